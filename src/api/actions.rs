@@ -1,0 +1,359 @@
+//! `GET .../servers/{id}/os-instance-actions[/{request_id}]`: Nova's list and show.
+
+use sha2::{Digest, Sha224};
+use uuid::Uuid;
+
+use super::query;
+use super::reply::Reply;
+use super::version::Version;
+use super::Call;
+use crate::auth::Context;
+use crate::input::server_uuid;
+use crate::json::{Obj, array};
+use crate::model::{Action, Event, Server};
+use crate::policy::{self, Rule};
+use crate::pytext::{parse_query, urlencode};
+use crate::store::{ActionFilter, StoreError};
+
+pub struct Request<'a> {
+    pub call: &'a Call<'a>,
+    pub ctx: &'a Context,
+    pub version: Version,
+    /// Under `/v2/`: version 2.1, no query validation, deleted servers hidden.
+    pub legacy: bool,
+    /// The server id as it appears in the URL.
+    pub server: &'a str,
+}
+
+pub enum Failure {
+    Fault(u16, String),
+    Store(StoreError),
+}
+
+type Outcome = Result<Reply, Failure>;
+
+fn bad_request(message: impl Into<String>) -> Failure {
+    Failure::Fault(400, message.into())
+}
+
+impl Request<'_> {
+    fn query_pairs(&self) -> Result<Vec<(String, String)>, Failure> {
+        parse_query(self.call.req.query_string().as_bytes())
+            .map_err(|_| bad_request("Query string is not UTF-8 encoded"))
+    }
+
+    /// Finds the server as Nova's `common.get_instance` would for this caller: another project's
+    /// server is hidden from non-admins (404, not 403), deleted ones from versions before 2.21.
+    fn server(&self) -> Result<(Uuid, Server), Failure> {
+        let not_found = || Failure::Fault(404, format!("Instance {} could not be found.", self.server));
+        let id = server_uuid(self.server).ok_or_else(not_found)?;
+        let server = self.call.state.store.server(&id)?.ok_or_else(not_found)?;
+        let visible = policy::is_admin(self.ctx) || server.project_id == self.ctx.project_id;
+        let deleted_hidden = server.deleted && (self.legacy || !self.version.at_least(21));
+        if !visible || deleted_hidden {
+            return Err(not_found());
+        }
+        Ok((id, server))
+    }
+
+    fn authorize(&self, rule: Rule, server: &Server) -> Result<(), Failure> {
+        if policy::allows(rule, self.ctx, &server.project_id) {
+            Ok(())
+        } else {
+            Err(Failure::Fault(403, format!("Policy doesn't allow {} to be performed.", rule.name())))
+        }
+    }
+
+    fn content_type(&self) -> &'static str {
+        self.call.content_type()
+    }
+}
+
+pub fn list(r: &Request<'_>) -> Outcome {
+    let pairs = r.query_pairs()?;
+    let paged = !r.legacy && r.version.at_least(58);
+    let query = if paged { Some(query::list(&pairs, r.version.at_least(66)).map_err(bad_request)?) } else { None };
+    let (id, server) = r.server()?;
+    r.authorize(Rule::List, &server)?;
+    let Some(query) = query else {
+        return Ok(list_all(r, &id));
+    };
+    if let (Some(since), Some(before)) = (query.since, query.before) {
+        if since > before {
+            return Err(bad_request("The value of changes-since must be less than or equal to changes-before."));
+        }
+    }
+    let max_limit = r.call.state.config.api.max_limit;
+    let limit = match query.limit_value() {
+        Some(Err(())) => return Err(bad_request("Invalid input received: limit must be an integer")),
+        Some(Ok(n)) => n.min(max_limit),
+        None => max_limit,
+    };
+    if limit == 0 {
+        return Ok(Reply::json(200, r.content_type(), br#"{"instanceActions": []}"#.to_vec()));
+    }
+    let store = &r.call.state.store;
+    let older_than = match &query.marker {
+        Some(marker) => match store.find_action(&id, marker)? {
+            Some((key, _)) => Some(key),
+            None => return Err(bad_request("Marker None could not be found.")),
+        },
+        None => None,
+    };
+    let filter = ActionFilter { older_than, since: query.since, before: query.before };
+    let page = store
+        .actions_newest_first(&id, &filter)?
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(|item| item.map(|(_, action)| action))
+        .collect::<Result<Vec<Action>, StoreError>>()?;
+    let mut body = Vec::with_capacity(256 * page.len() + 64);
+    let mut outer = Obj::begin(&mut body);
+    let instance = id.hyphenated().to_string();
+    array(outer.key("instanceActions"), &page, |out, a| write_action(out, &instance, a, r.version, |_| ()));
+    if page.len() as u64 == limit {
+        let last = &page[page.len() - 1].request_id;
+        let href = next_link(r, &pairs, last);
+        let links = outer.key("links");
+        links.extend_from_slice(br#"[{"rel": "next", "href": "#);
+        crate::pytext::write_json_str(links, &href);
+        links.extend_from_slice(b"}]");
+    }
+    outer.end();
+    Ok(Reply::json(200, r.content_type(), body))
+}
+
+/// Below 2.58 there is no paging: every action of the server, newest first.
+fn list_all(r: &Request<'_>, id: &Uuid) -> Reply {
+    let store = &r.call.state.store;
+    let instance = id.hyphenated().to_string();
+    let mut body = Vec::with_capacity(4096);
+    let mut outer = Obj::begin(&mut body);
+    let items = outer.key("instanceActions");
+    items.push(b'[');
+    let mut failed = None;
+    match store.actions_newest_first(id, &ActionFilter::default()) {
+        Ok(iter) => {
+            for (i, item) in iter.enumerate() {
+                match item {
+                    Ok((_, action)) => {
+                        if i > 0 {
+                            items.extend_from_slice(b", ");
+                        }
+                        write_action(items, &instance, &action, r.version, |_| ());
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        Err(e) => failed = Some(e),
+    }
+    items.push(b']');
+    outer.end();
+    match failed {
+        None => Reply::json(200, r.content_type(), body),
+        Some(e) => {
+            log::error!("{} listing actions of {id} failed: {e}", r.call.request_id);
+            r.call.fault(500, "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.\n<class 'nova.exception.InternalError'>")
+        }
+    }
+}
+
+pub fn show(r: &Request<'_>, request_id: &str) -> Outcome {
+    let pairs = r.query_pairs()?;
+    if !r.legacy && r.version.at_least(102) {
+        query::reject_unknown(&pairs, &[]).map_err(bad_request)?;
+    }
+    let (id, server) = r.server()?;
+    r.authorize(Rule::Show, &server)?;
+    let store = &r.call.state.store;
+    let Some((key, action)) = store.find_action(&id, request_id)? else {
+        return Err(Failure::Fault(404, format!("Action {request_id} not found")));
+    };
+    let shape = EventShape::for_caller(r, &server);
+    let events = match shape {
+        None => Vec::new(),
+        Some(_) => store.events_newest_first(&key).collect::<Result<Vec<Event>, StoreError>>()?,
+    };
+    let mut body = Vec::with_capacity(512 + 256 * events.len());
+    let mut outer = Obj::begin(&mut body);
+    let instance = id.hyphenated().to_string();
+    write_action(outer.key("instanceAction"), &instance, &action, r.version, |obj| {
+        if let Some(shape) = &shape {
+            let host_project = action.project_id.as_deref().filter(|p| !p.is_empty()).unwrap_or(&server.project_id);
+            array(obj.key("events"), &events, |out, e| shape.write(out, e, host_project));
+        }
+    });
+    outer.end();
+    Ok(Reply::json(200, r.content_type(), body))
+}
+
+/// One action in the list/show layout of `version`; `extra` adds keys after the standard ones.
+pub fn write_action(out: &mut Vec<u8>, instance: &str, a: &Action, version: Version, extra: impl FnOnce(&mut Obj<'_>)) {
+    let mut o = Obj::begin(out);
+    o.str("action", &a.action)
+        .str("instance_uuid", instance)
+        .str("request_id", &a.request_id)
+        .opt_str("user_id", a.user_id.as_deref())
+        .opt_str("project_id", a.project_id.as_deref())
+        .time("start_time", Some(a.start_time))
+        .opt_str("message", a.message.as_deref());
+    if version.at_least(58) {
+        o.time("updated_at", a.updated_at);
+    }
+    extra(&mut o);
+    o.end();
+}
+
+/// Which event fields a caller sees (spec 01 §6), decided by version and the non-fatal
+/// `events` and `events:details` policies.
+pub struct EventShape {
+    traceback: bool,
+    host: bool,
+    host_id: bool,
+    details: bool,
+}
+
+impl EventShape {
+    fn for_caller(r: &Request<'_>, server: &Server) -> Option<EventShape> {
+        let events = policy::allows(Rule::Events, r.ctx, &server.project_id);
+        let details = policy::allows(Rule::EventsDetails, r.ctx, &server.project_id);
+        EventShape::new(r.version, events, details)
+    }
+
+    pub fn new(version: Version, events: bool, details: bool) -> Option<EventShape> {
+        if !events && !version.at_least(51) {
+            return None;
+        }
+        let v62 = version.at_least(62);
+        Some(EventShape {
+            traceback: events,
+            host: events && v62,
+            host_id: v62,
+            details: details && version.at_least(84),
+        })
+    }
+
+    pub fn write(&self, out: &mut Vec<u8>, e: &Event, host_project: &str) {
+        let mut o = Obj::begin(out);
+        o.str("event", &e.event)
+            .time("start_time", e.start_time)
+            .time("finish_time", e.finish_time)
+            .opt_str("result", e.result.as_deref());
+        if self.traceback {
+            o.opt_str("traceback", e.traceback.as_deref());
+        }
+        if self.host {
+            o.opt_str("host", e.host.as_deref());
+        }
+        if self.host_id {
+            o.str("hostId", &host_id(host_project, e.host.as_deref()));
+        }
+        if self.details {
+            o.opt_str("details", e.details.as_deref());
+        }
+        o.end();
+    }
+}
+
+/// Nova's obfuscated host id: SHA-224 of project id + host, hex; empty without a host.
+pub fn host_id(project: &str, host: Option<&str>) -> String {
+    match host {
+        Some(h) if !h.is_empty() => {
+            let mut hasher = Sha224::new();
+            hasher.update(project.as_bytes());
+            hasher.update(h.as_bytes());
+            hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        }
+        _ => String::new(),
+    }
+}
+
+/// Nova's `_get_next_link`: the caller's project goes into the path only if that string occurs
+/// anywhere in the request URL; parameters sorted by name with `marker` set to the last item.
+fn next_link(r: &Request<'_>, pairs: &[(String, String)], last: &str) -> String {
+    let call = r.call;
+    let host_url = call.host_url();
+    let application_url = format!("{host_url}/v2.1");
+    let base = match &call.state.config.api.compute_link_prefix {
+        Some(prefix) => update_link_prefix(&application_url, prefix),
+        None => application_url,
+    };
+    let raw_query = call.req.query_string();
+    let full_url = format!(
+        "{host_url}{}{}{raw_query}",
+        call.req.uri().path(),
+        if raw_query.is_empty() { "" } else { "?" }
+    );
+    let project = if full_url.contains(&r.ctx.project_id) { r.ctx.project_id.as_str() } else { "" };
+    let collection = format!("servers/{}/os-instance-actions", r.server);
+    let url = url_join(&[&base, project, &collection]);
+    let mut params: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    params.sort_by(|a, b| a.0.cmp(b.0));
+    params.dedup_by(|a, b| a.0 == b.0);
+    params.retain(|(k, _)| *k != "marker");
+    params.push(("marker", last));
+    format!("{url}?{}", urlencode(&params))
+}
+
+/// Nova's `url_join`: parts stripped of `/` and joined with `/`, empty parts dropped.
+fn url_join(parts: &[&str]) -> String {
+    let clean: Vec<&str> = parts.iter().filter(|p| !p.is_empty()).map(|p| p.trim_matches('/')).collect();
+    clean.join("/")
+}
+
+/// Nova's `_update_link_prefix`: scheme and host from the prefix, its path in front.
+fn update_link_prefix(orig: &str, prefix: &str) -> String {
+    let (_, orig_path) = split_url(orig);
+    let (prefix_scheme_host, prefix_path) = split_url(prefix);
+    format!("{prefix_scheme_host}{prefix_path}{orig_path}").trim_end_matches('/').to_string()
+}
+
+/// `scheme://netloc` and the path of a URL (query and fragment dropped).
+fn split_url(url: &str) -> (&str, &str) {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let path_start = url[after_scheme..].find('/').map_or(url.len(), |i| after_scheme + i);
+    let path = &url[path_start..];
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    (&url[..path_start], path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_id_matches_nova() {
+        assert_eq!(
+            host_id("6f70656e737461636b20342065766572", Some("compute")),
+            "2091634baaccdc4c5a1d57069c833e402921df696b7f970791b12ec6"
+        );
+        assert_eq!(host_id("p", None), "");
+        assert_eq!(host_id("p", Some("")), "");
+    }
+
+    #[test]
+    fn event_shapes_by_version_and_policy() {
+        let fields = |v: u32, events: bool, details: bool| {
+            EventShape::new(Version(v), events, details).map(|s| (s.traceback, s.host, s.host_id, s.details))
+        };
+        assert_eq!(fields(50, false, false), None);
+        assert_eq!(fields(50, true, true), Some((true, false, false, false)));
+        assert_eq!(fields(51, false, false), Some((false, false, false, false)));
+        assert_eq!(fields(62, false, false), Some((false, false, true, false)));
+        assert_eq!(fields(62, true, true), Some((true, true, true, false)));
+        assert_eq!(fields(83, true, true), Some((true, true, true, false)));
+        assert_eq!(fields(84, true, true), Some((true, true, true, true)));
+        assert_eq!(fields(84, false, true), Some((false, false, true, true)));
+    }
+
+    #[test]
+    fn link_prefix_and_join() {
+        assert_eq!(update_link_prefix("http://h:1/v2.1", "https://x.org/compute"), "https://x.org/compute/v2.1");
+        assert_eq!(update_link_prefix("http://h:1/v2.1", "https://x.org"), "https://x.org/v2.1");
+        assert_eq!(url_join(&["http://h/v2.1", "", "servers/x/os-instance-actions"]), "http://h/v2.1/servers/x/os-instance-actions");
+        assert_eq!(url_join(&["http://h/v2.1/", "p", "servers/x"]), "http://h/v2.1/p/servers/x");
+    }
+}

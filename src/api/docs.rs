@@ -1,0 +1,138 @@
+//! The version documents at `/`, `/v2`, `/v2.1`, and the 300 `choices` for unknown paths.
+
+use actix_web::HttpResponse;
+
+use super::reply::{JSON, Reply};
+use super::version::{self, Negotiation};
+use super::Call;
+
+struct Doc {
+    id: &'static str,
+    status: &'static str,
+    version: &'static str,
+    min_version: &'static str,
+    updated: &'static str,
+    path: &'static str,
+    media_type: &'static str,
+}
+
+const V20: Doc = Doc {
+    id: "v2.0",
+    status: "DEPRECATED",
+    version: "",
+    min_version: "",
+    updated: "2025-07-04T12:00:00Z",
+    path: "v2",
+    media_type: "application/vnd.openstack.compute+json;version=2",
+};
+
+const V21: Doc = Doc {
+    id: "v2.1",
+    status: "CURRENT",
+    version: "2.104",
+    min_version: "2.1",
+    updated: "2013-07-23T11:33:21Z",
+    path: "v2.1",
+    media_type: "application/vnd.openstack.compute+json;version=2.1",
+};
+
+/// The Host header is the caller's text: escape it like any other JSON string.
+fn json_string(text: &str) -> String {
+    let mut out = Vec::with_capacity(text.len() + 2);
+    crate::pytext::write_json_str(&mut out, text);
+    String::from_utf8(out).expect("write_json_str writes ASCII")
+}
+
+fn self_link(host: &str, doc: &Doc, rest: &str) -> String {
+    format!(r#"{{"rel": "self", "href": {}}}"#, json_string(&format!("{host}/{}/{rest}", doc.path)))
+}
+
+fn media_types(doc: &Doc) -> String {
+    format!(r#"[{{"base": "application/json", "type": "{}"}}]"#, doc.media_type)
+}
+
+fn summary(doc: &Doc, host: &str) -> String {
+    format!(
+        r#"{{"id": "{}", "status": "{}", "version": "{}", "min_version": "{}", "updated": "{}", "links": [{}]}}"#,
+        doc.id,
+        doc.status,
+        doc.version,
+        doc.min_version,
+        doc.updated,
+        self_link(host, doc, "")
+    )
+}
+
+fn detail(doc: &Doc, host: &str) -> Vec<u8> {
+    format!(
+        r#"{{"version": {{"id": "{}", "status": "{}", "version": "{}", "min_version": "{}", "updated": "{}", "links": [{}, {{"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"}}], "media-types": {}}}}}"#,
+        doc.id,
+        doc.status,
+        doc.version,
+        doc.min_version,
+        doc.updated,
+        self_link(host, doc, ""),
+        media_types(doc)
+    )
+    .into_bytes()
+}
+
+fn only_get(call: &Call<'_>) -> bool {
+    call.method == actix_web::http::Method::GET
+}
+
+pub fn root(call: &Call<'_>) -> HttpResponse {
+    if !only_get(call) {
+        return call.route_miss();
+    }
+    let host = call.host_url();
+    let body = format!(r#"{{"versions": [{}, {}]}}"#, summary(&V20, &host), summary(&V21, &host));
+    Reply::json(200, JSON, body.into_bytes()).finish()
+}
+
+pub fn v2(call: &Call<'_>) -> HttpResponse {
+    if !only_get(call) {
+        return call.route_miss();
+    }
+    Reply::json(200, JSON, detail(&V20, &call.host_url())).finish()
+}
+
+/// Microversion-aware like the API under it: version headers, and 400/406 for bad versions.
+pub fn v21(call: &Call<'_>) -> HttpResponse {
+    if !only_get(call) {
+        return call.route_miss();
+    }
+    match version::negotiate(call.req.headers()) {
+        Negotiation::Ok(v) => Reply::json(200, JSON, detail(&V21, &call.host_url()))
+            .versioned(v)
+            .request_id(&call.request_id)
+            .finish(),
+        Negotiation::Malformed(text) => call
+            .fault(400, &format!("API Version String {text} is of invalid format. Must be of format MajorNum.MinorNum."))
+            .finish(),
+        Negotiation::Unsupported(text) => call
+            .fault(
+                406,
+                &format!("Version {text} is not supported by the API. Minimum is 2.1 and maximum is 2.{}.", version::MAX_MINOR),
+            )
+            .versioned(super::reply::VersionHeaders(text))
+            .finish(),
+    }
+}
+
+/// 300 Multiple Choices: where the unknown path would be under each API version.
+pub fn choices(call: &Call<'_>, path: &str) -> HttpResponse {
+    let host = call.host_url();
+    let rest = path.trim_start_matches('/');
+    let choice = |doc: &Doc| {
+        format!(
+            r#"{{"id": "{}", "status": "{}", "links": [{}], "media-types": {}}}"#,
+            doc.id,
+            doc.status,
+            self_link(&host, doc, rest),
+            media_types(doc)
+        )
+    };
+    let body = format!(r#"{{"choices": [{}, {}]}}"#, choice(&V20), choice(&V21));
+    Reply::json(300, JSON, body.into_bytes()).finish()
+}

@@ -1,0 +1,263 @@
+//! The HTTP layer. One entry point sees every request and routes it itself, because Nova's
+//! routing quirks (collapsed slashes, 404 for every other method, `?_method=`, the order in
+//! which auth, routing and versions are checked) are part of the contract.
+
+mod accept;
+mod actions;
+mod docs;
+mod ingest;
+mod query;
+mod reply;
+pub mod version;
+
+use std::sync::Arc;
+
+use actix_web::http::Method;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::auth::{self, Context};
+use crate::config::Config;
+use crate::input::Limits;
+use crate::pytext::percent_decode;
+use crate::store::{Store, StoreError};
+use reply::{Reply, fault, new_request_id, route_miss, unauthorized};
+use version::{Negotiation, Version};
+
+/// Everything a request handler needs; shared by all workers.
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub config: Config,
+    pub limits: Limits,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.default_service(web::to(dispatch));
+}
+
+/// A request as the handlers see it: decoded path, effective method, fresh request id.
+pub struct Call<'a> {
+    pub req: &'a HttpRequest,
+    pub state: &'a AppState,
+    pub request_id: String,
+    pub method: Method,
+    /// The path after percent-decoding and collapsing runs of `/`.
+    pub path: String,
+}
+
+impl Call<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.req.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Scheme and host of the request, as WebOb's `host_url` gives them.
+    pub fn host_url(&self) -> String {
+        let host = match self.header("host") {
+            Some(h) => h.to_string(),
+            None => self.state.config.server.listen.to_string(),
+        };
+        format!("{}://{host}", self.req.connection_info().scheme())
+    }
+
+    /// The JSON type this caller prefers for bodies (Nova's `best_match_content_type`).
+    pub fn content_type(&self) -> &'static str {
+        if self.path.rsplit_once('.').is_some_and(|(_, ext)| ext == "json") {
+            return reply::JSON;
+        }
+        let offers = [reply::JSON, reply::COMPUTE_JSON];
+        match self.header("accept") {
+            Some(a) => accept::best(a, &offers).map_or(reply::JSON, |i| offers[i]),
+            None => reply::JSON,
+        }
+    }
+
+    pub fn fault(&self, code: u16, message: &str) -> Reply {
+        fault(code, message, self.content_type()).request_id(&self.request_id)
+    }
+
+    pub fn route_miss(&self) -> HttpResponse {
+        route_miss(self.header("accept")).request_id(&self.request_id).finish()
+    }
+
+    fn authenticate(&self) -> Option<Context> {
+        auth::noauth(self.header("x-auth-token"))
+    }
+
+    fn unauthorized(&self) -> HttpResponse {
+        unauthorized(&self.state.config.auth.www_authenticate_uri).request_id(&self.request_id).finish()
+    }
+
+    /// A failure the caller cannot fix: logged in full, reported without internals.
+    pub fn internal(&self, version: Option<Version>, err: &dyn std::fmt::Display) -> HttpResponse {
+        log::error!("{} {} failed: {err}", self.request_id, self.req.path());
+        self.fault(500, "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.\n<class 'nova.exception.InternalError'>")
+            .versioned_opt(version.map(Into::into))
+            .finish()
+    }
+}
+
+/// Webob decodes the path before routing, so `%2F` separates segments like `/` does.
+fn normalized_path(raw: &str) -> String {
+    let decoded = String::from_utf8_lossy(&percent_decode(raw.as_bytes())).into_owned();
+    let mut out = String::with_capacity(decoded.len());
+    for c in decoded.chars() {
+        if c == '/' && out.ends_with('/') {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Routes' `_method` override: a `_method` query parameter replaces the request's method.
+fn effective_method(req: &HttpRequest) -> Method {
+    let raw = req.query_string();
+    if raw.contains("_method") {
+        let pairs = crate::pytext::parse_query_lossy(raw.as_bytes());
+        if let Some((_, m)) = pairs.iter().rev().find(|(k, _)| k == "_method") {
+            if let Ok(method) = Method::from_bytes(m.to_uppercase().as_bytes()) {
+                return method;
+            }
+        }
+    }
+    req.method().clone()
+}
+
+async fn dispatch(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let call = Call {
+        req: &req,
+        state: &state,
+        request_id: new_request_id(),
+        method: effective_method(&req),
+        path: normalized_path(req.uri().path()),
+    };
+    if req.method() == Method::OPTIONS {
+        return HttpResponse::Ok().finish();
+    }
+    let path = call.path.clone();
+    match path.as_str() {
+        "" | "/" => docs::root(&call),
+        "/v2" | "/v2/" => docs::v2(&call),
+        "/v2.1" | "/v2.1/" => docs::v21(&call),
+        p if p.starts_with("/v2.1/") => nova_api(&call, &p["/v2.1/".len()..], false),
+        p if p.starts_with("/v2/") => nova_api(&call, &p["/v2/".len()..], true),
+        p if p.starts_with("/ingest/v1/") => ingest::handle(&call, &p["/ingest/v1/".len()..], payload).await,
+        p => docs::choices(&call, p),
+    }
+}
+
+/// A request for the instance-actions API, under `/v2.1/` or (legacy) `/v2/`.
+struct ApiRoute<'p> {
+    project: Option<&'p str>,
+    server: &'p str,
+    request_id: Option<&'p str>,
+}
+
+fn route(rest: &str) -> Option<ApiRoute<'_>> {
+    let segments: Vec<&str> = rest.split('/').collect();
+    let (project, tail) = match segments.as_slice() {
+        [p, "servers", tail @ ..] if is_project_id(p) => (Some(*p), tail),
+        ["servers", tail @ ..] => (None, tail),
+        _ => return None,
+    };
+    match tail {
+        [server, "os-instance-actions"] if !server.is_empty() => Some(ApiRoute { project, server, request_id: None }),
+        [server, "os-instance-actions", rid] if !server.is_empty() && !rid.is_empty() => {
+            Some(ApiRoute { project, server, request_id: Some(rid) })
+        }
+        _ => None,
+    }
+}
+
+fn is_project_id(segment: &str) -> bool {
+    !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-')
+}
+
+fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
+    let Some(ctx) = call.authenticate() else {
+        return call.unauthorized();
+    };
+    let Some(route) = route(rest).filter(|_| call.method == Method::GET) else {
+        return call.route_miss();
+    };
+    let version = if legacy {
+        None
+    } else {
+        match version::negotiate(call.req.headers()) {
+            Negotiation::Ok(v) => Some(v),
+            Negotiation::Malformed(text) => {
+                let message =
+                    format!("API Version String {text} is of invalid format. Must be of format MajorNum.MinorNum.");
+                return call.fault(400, &message).finish();
+            }
+            Negotiation::Unsupported(text) => {
+                let message = format!(
+                    "Version {text} is not supported by the API. Minimum is 2.1 and maximum is 2.{}.",
+                    version::MAX_MINOR
+                );
+                return call.fault(406, &message).versioned(reply::VersionHeaders(text)).finish();
+            }
+        }
+    };
+    let answer = |reply: Reply| reply.request_id(&call.request_id).versioned_opt(version.map(Into::into)).finish();
+    if let Some(ct) = call.header("content-type") {
+        let media = ct.split(';').next().unwrap_or("").trim();
+        if !media.is_empty() && ![reply::JSON, reply::COMPUTE_JSON, "text/plain"].contains(&media) {
+            return answer(call.fault(415, "Unsupported Content-Type"));
+        }
+    }
+    if let Some(url_project) = route.project {
+        if url_project != ctx.project_id {
+            let message = format!(
+                "Malformed request URL: URL's project_id '{url_project}' doesn't match Context's project_id '{}'",
+                ctx.project_id
+            );
+            return answer(call.fault(400, &message));
+        }
+    }
+    let request = actions::Request {
+        call,
+        ctx: &ctx,
+        version: version.unwrap_or(Version::DEFAULT),
+        legacy,
+        server: route.server,
+    };
+    let result = match route.request_id {
+        None => actions::list(&request),
+        Some(rid) => actions::show(&request, rid),
+    };
+    match result {
+        Ok(reply) => answer(reply),
+        Err(actions::Failure::Fault(code, message)) => answer(call.fault(code, &message)),
+        Err(actions::Failure::Store(e)) => call.internal(version, &e),
+    }
+}
+
+impl From<StoreError> for actions::Failure {
+    fn from(e: StoreError) -> Self {
+        actions::Failure::Store(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_decoded_then_collapsed() {
+        assert_eq!(normalized_path("//v2.1//servers/X//os-instance-actions"), "/v2.1/servers/X/os-instance-actions");
+        assert_eq!(normalized_path("/v2.1/servers%2FX"), "/v2.1/servers/X");
+        assert_eq!(normalized_path("/a/req-%C3%A9"), "/a/req-é");
+    }
+
+    #[test]
+    fn routes() {
+        let r = route("servers/abc/os-instance-actions").unwrap();
+        assert_eq!((r.project, r.server, r.request_id), (None, "abc", None));
+        let r = route("0123abcd/servers/abc/os-instance-actions/req-1.json").unwrap();
+        assert_eq!((r.project, r.server, r.request_id), (Some("0123abcd"), "abc", Some("req-1.json")));
+        assert!(route("proj-a/servers/abc/os-instance-actions").is_none());
+        assert!(route("servers/abc/os-instance-actions/").is_none());
+        assert!(route("servers/abc/os-instance-actions.json").is_none());
+        assert!(route("servers/abc").is_none());
+    }
+}

@@ -1,0 +1,149 @@
+//! Building responses: Nova's headers, fault bodies, and the framework's own 404 and 401.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+
+use super::version::Version;
+use crate::json::Obj;
+
+pub const JSON: &str = "application/json";
+pub const COMPUTE_JSON: &str = "application/vnd.openstack.compute+json";
+
+/// What the version headers of a response say: the negotiated version, or for a 406 the
+/// rejected one.
+#[derive(Debug, Clone)]
+pub struct VersionHeaders(pub String);
+
+impl From<Version> for VersionHeaders {
+    fn from(v: Version) -> Self {
+        VersionHeaders(v.text())
+    }
+}
+
+/// A response under construction.
+pub struct Reply {
+    status: StatusCode,
+    content_type: Option<String>,
+    body: Vec<u8>,
+    version: Option<VersionHeaders>,
+    request_id: Option<String>,
+    extra: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    pub fn new(status: u16, content_type: Option<&str>, body: Vec<u8>) -> Reply {
+        Reply {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            content_type: content_type.map(str::to_string),
+            body,
+            version: None,
+            request_id: None,
+            extra: Vec::new(),
+        }
+    }
+
+    pub fn json(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
+        Reply::new(status, Some(content_type), body)
+    }
+
+    pub fn versioned(mut self, v: impl Into<VersionHeaders>) -> Reply {
+        self.version = Some(v.into());
+        self
+    }
+
+    pub fn versioned_opt(mut self, v: Option<VersionHeaders>) -> Reply {
+        self.version = v;
+        self
+    }
+
+    pub fn request_id(mut self, id: &str) -> Reply {
+        self.request_id = Some(id.to_string());
+        self
+    }
+
+    pub fn header(mut self, name: &'static str, value: String) -> Reply {
+        self.extra.push((name, value));
+        self
+    }
+
+    pub fn finish(self) -> HttpResponse {
+        let mut builder = HttpResponse::build(self.status);
+        if let Some(ct) = &self.content_type {
+            builder.insert_header(("Content-Type", ct.as_str()));
+        }
+        if let Some(VersionHeaders(v)) = &self.version {
+            builder.insert_header(("OpenStack-API-Version", format!("compute {v}")));
+            builder.insert_header(("X-OpenStack-Nova-API-Version", v.as_str()));
+            builder.append_header(("Vary", "OpenStack-API-Version"));
+            builder.append_header(("Vary", "X-OpenStack-Nova-API-Version"));
+        }
+        if let Some(id) = &self.request_id {
+            builder.insert_header(("x-openstack-request-id", id.as_str()));
+            builder.insert_header(("x-compute-request-id", id.as_str()));
+        }
+        for (name, value) in self.extra {
+            builder.append_header((name, value));
+        }
+        builder.body(self.body)
+    }
+}
+
+pub fn new_request_id() -> String {
+    format!("req-{}", uuid::Uuid::new_v4())
+}
+
+/// Nova's fault names by status; every other code is a `computeFault`.
+pub fn fault_name(code: u16) -> &'static str {
+    match code {
+        400 => "badRequest",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "itemNotFound",
+        405 => "badMethod",
+        409 => "conflictingRequest",
+        413 | 429 => "overLimit",
+        415 => "badMediaType",
+        501 => "notImplemented",
+        503 => "serviceUnavailable",
+        _ => "computeFault",
+    }
+}
+
+/// `{"<name>": {"code": N, "message": "..."}}` in `content_type` (the negotiated JSON type).
+pub fn fault(code: u16, message: &str, content_type: &str) -> Reply {
+    let mut body = Vec::with_capacity(64 + message.len());
+    let mut outer = Obj::begin(&mut body);
+    let mut inner = Obj::begin(outer.key(fault_name(code)));
+    inner.int("code", code.into()).str("message", message);
+    inner.end();
+    outer.end();
+    Reply::json(code, &format!("{content_type}; charset=UTF-8"), body)
+}
+
+/// keystonemiddleware's 401: not a Nova fault, no version headers.
+pub fn unauthorized(www_authenticate_uri: &str) -> Reply {
+    let body = br#"{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}"#;
+    Reply::json(401, "application/json; charset=UTF-8", body.to_vec())
+        .header("WWW-Authenticate", format!("Keystone uri=\"{www_authenticate_uri}\""))
+}
+
+/// The router's own 404 (webob's HTTPNotFound), whose body follows `Accept`.
+pub fn route_miss(accept: Option<&str>) -> Reply {
+    match super::accept::best(accept.unwrap_or(""), &["text/html", JSON]) {
+        Some(0) => Reply::new(
+            404,
+            Some("text/html; charset=UTF-8"),
+            b"<html>\n <head>\n  <title>404 Not Found</title>\n </head>\n <body>\n  <h1>404 Not Found</h1>\n  The resource could not be found.<br /><br />\n\n\n\n </body>\n</html>".to_vec(),
+        ),
+        Some(_) => Reply::json(
+            404,
+            JSON,
+            br#"{"message": "The resource could not be found.<br /><br />\n\n\n", "code": "404 Not Found", "title": "Not Found"}"#.to_vec(),
+        ),
+        None => Reply::new(
+            404,
+            Some("text/plain; charset=UTF-8"),
+            b"404 Not Found\n\nThe resource could not be found.\n\n   ".to_vec(),
+        ),
+    }
+}

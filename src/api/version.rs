@@ -1,0 +1,138 @@
+//! Microversion negotiation, as Nova's `api_version_request` does it.
+
+use actix_web::http::header::HeaderMap;
+
+pub const MIN_MINOR: u32 = 1;
+pub const MAX_MINOR: u32 = 104;
+
+/// A negotiated version `2.<minor>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(pub u32);
+
+impl Version {
+    pub const DEFAULT: Version = Version(MIN_MINOR);
+
+    pub fn at_least(self, minor: u32) -> bool {
+        self.0 >= minor
+    }
+
+    pub fn text(self) -> String {
+        format!("2.{}", self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Negotiation {
+    Ok(Version),
+    /// 400: the string is not `Major.Minor` (its text, for the message).
+    Malformed(String),
+    /// 406: well formed but outside 2.1–2.104 (its canonical text, echoed back in headers).
+    Unsupported(String),
+}
+
+/// Repeated header lines count as one value joined with `,`.
+fn joined(headers: &HeaderMap, name: &str) -> Option<String> {
+    let values: Vec<String> =
+        headers.get_all(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
+    (!values.is_empty()).then(|| values.join(","))
+}
+
+/// Finds the requested version string: the standard header first (its last `compute` entry),
+/// then the legacy one (its last comma-separated piece, even when empty).
+fn requested(headers: &HeaderMap) -> Option<String> {
+    if let Some(value) = joined(headers, "openstack-api-version") {
+        for piece in value.split(',').rev() {
+            let Some((service, version)) = piece.trim().split_once(char::is_whitespace) else {
+                continue;
+            };
+            if service.eq_ignore_ascii_case("compute") {
+                return Some(version.trim_start().to_string());
+            }
+        }
+    }
+    joined(headers, "x-openstack-nova-api-version").map(|v| v.rsplit(',').next().unwrap_or("").trim().to_string())
+}
+
+pub fn negotiate(headers: &HeaderMap) -> Negotiation {
+    match requested(headers) {
+        None => Negotiation::Ok(Version::DEFAULT),
+        Some(v) => parse(&v),
+    }
+}
+
+/// `latest` (lower case only) or `^([1-9]\d*)\.([1-9]\d*|0)$`.
+pub fn parse(text: &str) -> Negotiation {
+    if text == "latest" {
+        return Negotiation::Ok(Version(MAX_MINOR));
+    }
+    let well_formed = text.split_once('.').filter(|(major, minor)| {
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        digits(major) && !major.starts_with('0') && digits(minor) && (*minor == "0" || !minor.starts_with('0'))
+    });
+    let Some((major, minor)) = well_formed else {
+        return Negotiation::Malformed(text.to_string());
+    };
+    match minor.parse::<u32>() {
+        Ok(m) if major == "2" && (MIN_MINOR..=MAX_MINOR).contains(&m) => Negotiation::Ok(Version(m)),
+        _ => Negotiation::Unsupported(text.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        map
+    }
+
+    fn ok(minor: u32) -> Negotiation {
+        Negotiation::Ok(Version(minor))
+    }
+
+    #[test]
+    fn standard_header_rules() {
+        assert_eq!(negotiate(&headers(&[])), ok(1));
+        assert_eq!(negotiate(&headers(&[("openstack-api-version", "compute 2.58")])), ok(58));
+        assert_eq!(negotiate(&headers(&[("openstack-api-version", "COMPUTE 2.58")])), ok(58));
+        assert_eq!(negotiate(&headers(&[("openstack-api-version", "compute 2.3, compute 2.7")])), ok(7));
+        assert_eq!(negotiate(&headers(&[("openstack-api-version", "compute 2.3, volume 3.1")])), ok(3));
+        assert_eq!(negotiate(&headers(&[("openstack-api-version", "compute 2.3"), ("openstack-api-version", "compute 2.9")])), ok(9));
+        assert_eq!(negotiate(&headers(&[("openstack-api-version", "compute ")])), ok(1));
+        assert_eq!(negotiate(&headers(&[("openstack-api-version", "2.58")])), ok(1));
+        assert_eq!(
+            negotiate(&headers(&[("openstack-api-version", "compute 2.59 extra")])),
+            Negotiation::Malformed("2.59 extra".into())
+        );
+        assert_eq!(negotiate(&headers(&[("openstack-api-version", "compute latest")])), ok(104));
+        assert_eq!(negotiate(&headers(&[("openstack-api-version", "compute Latest")])), Negotiation::Malformed("Latest".into()));
+    }
+
+    #[test]
+    fn legacy_header_rules() {
+        assert_eq!(negotiate(&headers(&[("x-openstack-nova-api-version", "2.58")])), ok(58));
+        assert_eq!(negotiate(&headers(&[("x-openstack-nova-api-version", "2.3, 2.8")])), ok(8));
+        assert_eq!(negotiate(&headers(&[("x-openstack-nova-api-version", "")])), Negotiation::Malformed("".into()));
+        assert_eq!(
+            negotiate(&headers(&[("openstack-api-version", "compute 2.58"), ("x-openstack-nova-api-version", "2.1")])),
+            ok(58)
+        );
+    }
+
+    #[test]
+    fn version_strings() {
+        assert_eq!(parse("2.104"), ok(104));
+        assert_eq!(parse("2.105"), Negotiation::Unsupported("2.105".into()));
+        assert_eq!(parse("2.0"), Negotiation::Unsupported("2.0".into()));
+        assert_eq!(parse("3.0"), Negotiation::Unsupported("3.0".into()));
+        assert_eq!(parse("2.99999999999999999999"), Negotiation::Unsupported("2.99999999999999999999".into()));
+        for bad in ["abc", "2", "2.", ".1", "02.1", "2.01", "2.1.1", "-2.1", "2.1 "] {
+            assert_eq!(parse(bad), Negotiation::Malformed(bad.into()), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! nova-actions: OpenStack Compute's server actions API (`os-instance-actions`) served from an
+//! embedded store, indistinguishable from Nova for its clients.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod input;
+pub mod json;
+pub mod model;
+pub mod ndjson;
+pub mod policy;
+pub mod pytext;
+pub mod store;
+pub mod timeutil;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer, web};
+
+use config::Config;
+use input::Limits;
+use store::Store;
+
+/// A bound, not yet running HTTP service.
+pub struct Service {
+    pub addr: SocketAddr,
+    pub store: Arc<Store>,
+    server: actix_web::dev::Server,
+}
+
+impl Service {
+    /// Serves until stopped (SIGINT/SIGTERM stop it gracefully), then makes the store durable.
+    pub async fn run(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        let store = self.store;
+        let flushed = web::block(move || store.durable()).await;
+        served?;
+        match flushed {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(std::io::Error::other(e.to_string())),
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        }
+    }
+
+    /// A handle that can stop the service from another thread.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}
+
+pub fn limits(config: &Config) -> Limits {
+    Limits { max_text: config.storage.max_text_bytes }
+}
+
+/// Opens the store named by `config` and binds the listen address; `listen` port 0 picks a free
+/// port (see [`Service::addr`]).
+pub fn build(config: Config) -> Result<Service, Box<dyn std::error::Error>> {
+    let store = Arc::new(Store::open(&config.storage.data_dir)?);
+    build_with_store(config, store)
+}
+
+pub fn build_with_store(config: Config, store: Arc<Store>) -> Result<Service, Box<dyn std::error::Error>> {
+    if config.auth.mode == config::AuthMode::Noauth {
+        log::warn!("auth mode is noauth: X-Auth-Token names the caller and is not checked; do not expose this port");
+    }
+    let state = web::Data::new(api::AppState { store: Arc::clone(&store), limits: limits(&config), config: config.clone() });
+    let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(api::configure))
+        .bind(config.server.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+    if config.server.workers > 0 {
+        server = server.workers(config.server.workers);
+    }
+    let addr = *server.addrs().first().ok_or("no listen address")?;
+    Ok(Service { addr, store, server: server.run() })
+}

@@ -1,0 +1,663 @@
+//! The embedded store: sled trees whose keys make every API question an ordered range scan.
+//! Nothing here knows about HTTP.
+
+mod commit;
+mod import;
+pub mod keys;
+
+use std::fmt;
+use std::fs::File;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+};
+use sled::{IVec, Transactional, Tree};
+use uuid::Uuid;
+
+use crate::model::{Action, Event, Server};
+use crate::timeutil::Micros;
+use commit::GroupCommit;
+pub use import::ImportCounts;
+use keys::{ActionKey, action_key, action_key_ceil, action_key_floor, event_key, request_key};
+
+/// Leading byte of every record: the layout can evolve with a migration instead of a rewrite.
+const RECORD_FORMAT: u8 = 1;
+
+#[derive(Debug)]
+pub enum StoreError {
+    ServerNotFound(Uuid),
+    ActionNotFound { server: Uuid, request_id: String },
+    EventNotFound { event: String, request_id: String },
+    Corrupt(String),
+    Open { path: PathBuf, reason: String },
+    Io(sled::Error),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::ServerNotFound(id) => write!(f, "Instance {id} could not be found."),
+            StoreError::ActionNotFound { server, request_id } => {
+                write!(f, "Action for request_id {request_id} on instance {server} not found")
+            }
+            StoreError::EventNotFound { event, request_id } => {
+                write!(f, "Event {event} not found for action id {request_id}")
+            }
+            StoreError::Corrupt(what) => write!(f, "corrupt record: {what}"),
+            StoreError::Open { path, reason } => {
+                write!(f, "cannot open the store at {}: {reason}", path.display())
+            }
+            StoreError::Io(e) => write!(f, "storage error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Io(e)
+    }
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(e: TransactionError<StoreError>) -> Self {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Io(e),
+        }
+    }
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+fn abort<T>(e: StoreError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+pub(crate) fn encode<T: Serialize>(record: &T) -> Vec<u8> {
+    let mut out = vec![RECORD_FORMAT];
+    bincode::serde::encode_into_std_write(record, &mut out, bincode::config::standard())
+        .expect("writing into a Vec cannot fail");
+    out
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    match bytes.split_first() {
+        Some((&RECORD_FORMAT, rest)) => {
+            bincode::serde::decode_from_slice(rest, bincode::config::standard())
+                .map(|(record, _)| record)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))
+        }
+        Some((version, _)) => Err(StoreError::Corrupt(format!("unknown record format {version}"))),
+        None => Err(StoreError::Corrupt("empty record".into())),
+    }
+}
+
+fn tx_decode<T: DeserializeOwned>(bytes: &[u8]) -> TxResult<T> {
+    decode(bytes).map_err(ConflictableTransactionError::Abort)
+}
+
+/// Which of a server's actions a list wants, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ActionFilter {
+    /// Only actions strictly older (in list order) than this key: the marker.
+    pub older_than: Option<ActionKey>,
+    /// `updated_at >= since` (inclusive, Nova's `changes-since`).
+    pub since: Option<Micros>,
+    /// `updated_at <= before` (inclusive, Nova's `changes-before`).
+    pub before: Option<Micros>,
+}
+
+/// What a server upsert sets. The soft-delete state is not part of it: it has its own call.
+#[derive(Debug, Clone)]
+pub struct ServerFields {
+    pub project_id: String,
+    pub user_id: Option<String>,
+    pub host: Option<String>,
+    pub created_at: Option<Micros>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActionStart {
+    pub request_id: String,
+    pub action: String,
+    pub user_id: Option<String>,
+    pub project_id: Option<String>,
+    pub start_time: Micros,
+    /// The caller named the time, so a retry must name the same one to count as a retry.
+    pub time_given: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventStart {
+    pub request_id: String,
+    pub event: String,
+    pub host: Option<String>,
+    pub details: Option<String>,
+    pub start_time: Micros,
+    pub time_given: bool,
+    /// Attach to the server's newest action when the request id matches none (Nova does this
+    /// when a compute service restarts mid-operation).
+    pub fallback_to_last_action: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventFinish {
+    pub request_id: String,
+    pub event: String,
+    pub result: String,
+    pub traceback: Option<String>,
+    pub details: Option<String>,
+    pub finish_time: Micros,
+    pub time_given: bool,
+    pub fallback_to_last_action: bool,
+}
+
+/// The outcome of a write: the stored record, and whether this call changed anything (a retry of
+/// an already applied write changes nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written<T> {
+    pub record: T,
+    pub changed: bool,
+}
+
+/// An action with its events (oldest first), as a write returns it.
+pub type ActionWithEvents = (Action, Vec<Event>);
+
+/// How far an action's `updated_at` strays from its `start_time` on one server. It bounds the
+/// part of the history a `changes-since`/`changes-before` scan must visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Lag {
+    max: i64,
+    min: i64,
+}
+
+impl Lag {
+    fn decode(bytes: Option<IVec>) -> Lag {
+        match bytes {
+            Some(b) if b.len() == 16 => Lag {
+                max: i64::from_be_bytes(b[..8].try_into().unwrap()),
+                min: i64::from_be_bytes(b[8..].try_into().unwrap()),
+            },
+            _ => Lag::default(),
+        }
+    }
+
+    fn encode(&self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&self.max.to_be_bytes());
+        out[8..].copy_from_slice(&self.min.to_be_bytes());
+        out
+    }
+}
+
+pub struct Store {
+    db: sled::Db,
+    servers: Tree,
+    actions: Tree,
+    by_request: Tree,
+    events: Tree,
+    lag: Tree,
+    data_file: File,
+    commit: GroupCommit,
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> Result<Store> {
+        let open_err = |reason: String| StoreError::Open { path: dir.to_path_buf(), reason };
+        std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        remove_half_written_snapshots(dir).map_err(|e| open_err(e.to_string()))?;
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(|e| open_err(format!("{e} (the store is left untouched)")))?;
+        let tree = |name: &str| db.open_tree(name).map_err(|e| open_err(e.to_string()));
+        let store = Store {
+            servers: tree("servers")?,
+            actions: tree("actions")?,
+            by_request: tree("action_by_request")?,
+            events: tree("events")?,
+            lag: tree("lag")?,
+            data_file: File::open(dir.join("db")).map_err(|e| open_err(e.to_string()))?,
+            db,
+            commit: GroupCommit::new(),
+        };
+        store.check_format().map_err(|e| open_err(e.to_string()))?;
+        Ok(store)
+    }
+
+    fn check_format(&self) -> Result<()> {
+        match self.db.get("format")? {
+            None => {
+                self.db.insert("format", &[RECORD_FORMAT])?;
+                self.durable()
+            }
+            Some(v) if v.as_ref() == [RECORD_FORMAT] => Ok(()),
+            Some(v) => Err(StoreError::Corrupt(format!(
+                "store layout {v:?} is not one this version understands ({RECORD_FORMAT})"
+            ))),
+        }
+    }
+
+    /// Blocks until every write applied so far is on disk.
+    pub fn durable(&self) -> Result<()> {
+        self.commit.sync(&self.db, &self.data_file).map_err(StoreError::Io)
+    }
+
+    pub fn size_on_disk(&self) -> Result<u64> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    // ----- reads -----
+
+    pub fn server(&self, id: &Uuid) -> Result<Option<Server>> {
+        self.servers.get(id.as_bytes())?.map(|b| decode(&b)).transpose()
+    }
+
+    /// The newest action of `server` with this request id.
+    pub fn find_action(&self, server: &Uuid, request_id: &str) -> Result<Option<(ActionKey, Action)>> {
+        let Some(key) = self.by_request.get(request_key(server, request_id))? else {
+            return Ok(None);
+        };
+        let key = keys::as_action_key(&key).ok_or_else(|| StoreError::Corrupt("index entry".into()))?;
+        match self.actions.get(key)? {
+            Some(bytes) => Ok(Some((key, decode(&bytes)?))),
+            None => Err(StoreError::Corrupt(format!("index names a missing action of {server}"))),
+        }
+    }
+
+    /// An action's events, newest first.
+    pub fn events_newest_first(&self, action: &ActionKey) -> impl Iterator<Item = Result<Event>> + '_ {
+        self.events
+            .scan_prefix(action)
+            .rev()
+            .map(|item| decode(&item?.1))
+    }
+
+    /// A server's actions, newest first, restricted by `filter`. Lazy: a page reads only what it
+    /// returns plus what the time bounds cannot rule out.
+    pub fn actions_newest_first(
+        &self,
+        server: &Uuid,
+        filter: &ActionFilter,
+    ) -> Result<impl Iterator<Item = Result<(ActionKey, Action)>> + '_> {
+        let lag = if filter.since.is_some() || filter.before.is_some() {
+            Lag::decode(self.lag.get(server.as_bytes())?)
+        } else {
+            Lag::default()
+        };
+        let low = match filter.since {
+            Some(since) => action_key_floor(server, since.saturating_sub(lag.max)),
+            None => action_key_floor(server, i64::MIN),
+        };
+        let ceiling = match filter.before {
+            Some(before) => action_key_ceil(server, before.saturating_sub(lag.min)),
+            None => action_key_ceil(server, i64::MAX),
+        };
+        let high = match filter.older_than {
+            Some(marker) if marker <= ceiling => Bound::Excluded(marker),
+            _ => Bound::Included(ceiling),
+        };
+        let empty = match high {
+            Bound::Excluded(h) => h <= low,
+            _ => ceiling < low,
+        };
+        let (since, before) = (filter.since, filter.before);
+        let range = (!empty).then(|| self.actions.range::<ActionKey, _>((Bound::Included(low), high)));
+        Ok(range.into_iter().flatten().rev().filter_map(move |item| {
+            let (key, bytes) = match item {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let action: Action = match decode(&bytes) {
+                Ok(a) => a,
+                Err(e) => return Some(Err(e)),
+            };
+            if !updated_within(action.updated_at, since, before) {
+                return None;
+            }
+            let key = keys::as_action_key(&key)?;
+            Some(Ok((key, action)))
+        }))
+    }
+
+    /// Every server id in key order.
+    pub fn server_ids(&self) -> impl Iterator<Item = Result<(Uuid, Server)>> + '_ {
+        self.servers.iter().map(|item| {
+            let (k, v) = item?;
+            let id = Uuid::from_slice(&k).map_err(|_| StoreError::Corrupt("server key".into()))?;
+            Ok((id, decode(&v)?))
+        })
+    }
+
+    /// A server's actions oldest first, each with its events oldest first.
+    pub fn history(&self, server: &Uuid) -> impl Iterator<Item = Result<ActionWithEvents>> + '_ {
+        self.actions.scan_prefix(server.as_bytes()).map(move |item| {
+            let (key, bytes) = item?;
+            let action: Action = decode(&bytes)?;
+            let events = self
+                .events
+                .scan_prefix(&key)
+                .map(|e| decode(&e?.1))
+                .collect::<Result<Vec<Event>>>()?;
+            Ok((action, events))
+        })
+    }
+
+    // ----- writes: each is one transaction, acknowledged only once durable -----
+
+    pub fn upsert_server(&self, id: &Uuid, fields: ServerFields) -> Result<Written<Server>> {
+        let written = self.servers.transaction(|servers| {
+            let old: Option<Server> = servers.get(id.as_bytes())?.map(|b| tx_decode(&b)).transpose()?;
+            let server = Server {
+                project_id: fields.project_id.clone(),
+                user_id: fields.user_id.clone(),
+                host: fields.host.clone(),
+                created_at: fields.created_at.or(old.as_ref().and_then(|o| o.created_at)),
+                deleted: old.as_ref().is_some_and(|o| o.deleted),
+                deleted_at: old.as_ref().and_then(|o| o.deleted_at),
+            };
+            let changed = old.as_ref() != Some(&server);
+            if changed {
+                servers.insert(id.as_bytes(), encode(&server))?;
+            }
+            Ok(Written { record: server, changed })
+        })?;
+        self.ack(written)
+    }
+
+    pub fn soft_delete_server(&self, id: &Uuid, at: Micros) -> Result<Written<Server>> {
+        let written = self.servers.transaction(|servers| {
+            let Some(bytes) = servers.get(id.as_bytes())? else {
+                return abort(StoreError::ServerNotFound(*id));
+            };
+            let mut server: Server = tx_decode(&bytes)?;
+            if server.deleted {
+                return Ok(Written { record: server, changed: false });
+            }
+            server.deleted = true;
+            server.deleted_at = Some(at);
+            servers.insert(id.as_bytes(), encode(&server))?;
+            Ok(Written { record: server, changed: true })
+        })?;
+        self.ack(written)
+    }
+
+    /// Removes a server and its whole history for good. Returns how many actions went. The server
+    /// record goes first so readers stop seeing it at once; the history follows in bounded
+    /// batches, and a purge interrupted half way is finished by running it again.
+    pub fn purge_server(&self, id: &Uuid) -> Result<Option<u64>> {
+        let existed = self.servers.remove(id.as_bytes())?.is_some();
+        self.lag.remove(id.as_bytes())?;
+        let mut actions = 0;
+        for tree in [&self.events, &self.by_request, &self.actions] {
+            loop {
+                let batch: Vec<IVec> = self
+                    .tree_keys(tree, id.as_bytes())
+                    .take(1000)
+                    .collect::<std::result::Result<_, _>>()?;
+                if batch.is_empty() {
+                    break;
+                }
+                if std::ptr::eq(tree, &self.actions) {
+                    actions += batch.len() as u64;
+                }
+                let mut removal = sled::Batch::default();
+                batch.iter().for_each(|k| removal.remove(k));
+                tree.apply_batch(removal)?;
+            }
+        }
+        self.durable()?;
+        Ok((existed || actions > 0).then_some(actions))
+    }
+
+    fn tree_keys<'a>(&self, tree: &'a Tree, prefix: &[u8]) -> impl Iterator<Item = sled::Result<IVec>> + 'a {
+        tree.scan_prefix(prefix).keys()
+    }
+
+    pub fn start_action(&self, server: &Uuid, start: ActionStart) -> Result<Written<ActionWithEvents>> {
+        let seq = self.db.generate_id()?;
+        let key = action_key(server, start.start_time, seq);
+        let rkey = request_key(server, &start.request_id);
+        let written = (&self.servers, &self.actions, &self.by_request, &self.lag).transaction(
+            |(servers, actions, by_request, lag)| {
+                if servers.get(server.as_bytes())?.is_none() {
+                    return abort(StoreError::ServerNotFound(*server));
+                }
+                let newest = by_request.get(&rkey)?;
+                if let Some(existing_key) = &newest {
+                    let existing: Action = tx_get(actions, existing_key)?;
+                    if is_retry_of(&existing, &start) {
+                        return Ok(Written { record: existing, changed: false });
+                    }
+                }
+                let action = Action {
+                    request_id: start.request_id.clone(),
+                    action: start.action.clone(),
+                    user_id: start.user_id.clone(),
+                    project_id: start.project_id.clone(),
+                    start_time: start.start_time,
+                    finish_time: None,
+                    updated_at: Some(start.start_time),
+                    message: None,
+                    created_at: None,
+                };
+                actions.insert(&key, encode(&action))?;
+                if newest.as_ref().is_none_or(|n| n.as_ref() < key.as_slice()) {
+                    by_request.insert(rkey.as_slice(), &key)?;
+                }
+                widen_lag(lag, server, 0)?;
+                Ok(Written { record: action, changed: true })
+            },
+        )?;
+        let key = if written.changed { key } else { self.find_action(server, &start.request_id)?.map(|f| f.0).unwrap_or(key) };
+        let written = self.ack(written)?;
+        self.with_events(key, written)
+    }
+
+    pub fn finish_action(
+        &self,
+        server: &Uuid,
+        request_id: &str,
+        finish_time: Micros,
+        time_given: bool,
+    ) -> Result<Written<ActionWithEvents>> {
+        let key = self.action_key_for(server, request_id, false)?;
+        let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
+            let mut action: Action = tx_get(actions, &key)?;
+            if action.finish_time.is_some() && (!time_given || action.finish_time == Some(finish_time)) {
+                return Ok(Written { record: action, changed: false });
+            }
+            action.finish_time = Some(finish_time);
+            action.updated_at = Some(finish_time);
+            actions.insert(&key, encode(&action))?;
+            widen_lag(lag, server, finish_time.saturating_sub(action.start_time))?;
+            Ok(Written { record: action, changed: true })
+        })?;
+        let written = self.ack(written)?;
+        self.with_events(key, written)
+    }
+
+    pub fn start_event(&self, server: &Uuid, start: EventStart) -> Result<Written<ActionWithEvents>> {
+        let key = self.action_key_for(server, &start.request_id, start.fallback_to_last_action)?;
+        let bump = self.find_action(server, &start.request_id)?.is_some_and(|(k, _)| k == key);
+        let retry = self.events_of(&key)?.into_iter().any(|(_, e)| {
+            e.event == start.event
+                && e.host == start.host
+                && if start.time_given { e.start_time == Some(start.start_time) } else { e.finish_time.is_none() }
+        });
+        if retry {
+            let action = self.action_at(&key)?;
+            return self.with_events(key, Written { record: action, changed: false });
+        }
+        let event = Event {
+            event: start.event.clone(),
+            start_time: Some(start.start_time),
+            finish_time: None,
+            result: None,
+            traceback: None,
+            host: start.host.clone(),
+            details: start.details.clone(),
+            created_at: None,
+        };
+        let ekey = event_key(&key, self.db.generate_id()?);
+        let written = (&self.actions, &self.events, &self.lag).transaction(|(actions, events, lag)| {
+            let mut action: Action = tx_get(actions, &key)?;
+            events.insert(&ekey[..], encode(&event))?;
+            if bump {
+                action.updated_at = Some(start.start_time);
+                actions.insert(&key, encode(&action))?;
+                widen_lag(lag, server, start.start_time.saturating_sub(action.start_time))?;
+            }
+            Ok(Written { record: action, changed: true })
+        })?;
+        let written = self.ack(written)?;
+        self.with_events(key, written)
+    }
+
+    pub fn finish_event(&self, server: &Uuid, finish: EventFinish) -> Result<Written<ActionWithEvents>> {
+        let key = self.action_key_for(server, &finish.request_id, finish.fallback_to_last_action)?;
+        let bump = self.find_action(server, &finish.request_id)?.is_some_and(|(k, _)| k == key);
+        let (ekey, _) = self
+            .events_of(&key)?
+            .into_iter()
+            .find(|(_, e)| e.event == finish.event)
+            .ok_or_else(|| StoreError::EventNotFound {
+                event: finish.event.clone(),
+                request_id: finish.request_id.clone(),
+            })?;
+        let written = (&self.actions, &self.events, &self.lag).transaction(|(actions, events, lag)| {
+            let mut action: Action = tx_get(actions, &key)?;
+            let mut event: Event = tx_get(events, &ekey)?;
+            let same = event.result.as_deref() == Some(finish.result.as_str())
+                && event.traceback == finish.traceback
+                && event.details == finish.details
+                && (!finish.time_given || event.finish_time == Some(finish.finish_time));
+            if same && event.finish_time.is_some() {
+                return Ok(Written { record: action, changed: false });
+            }
+            event.finish_time = Some(finish.finish_time);
+            event.result = Some(finish.result.clone());
+            event.traceback = finish.traceback.clone();
+            event.details = finish.details.clone();
+            events.insert(&ekey[..], encode(&event))?;
+            if finish.result.eq_ignore_ascii_case("error") {
+                action.message = Some("Error".to_string());
+            }
+            if bump {
+                action.updated_at = Some(finish.finish_time);
+                widen_lag(lag, server, finish.finish_time.saturating_sub(action.start_time))?;
+            }
+            actions.insert(&key, encode(&action))?;
+            Ok(Written { record: action, changed: true })
+        })?;
+        let written = self.ack(written)?;
+        self.with_events(key, written)
+    }
+
+    // ----- helpers -----
+
+    fn ack<T>(&self, written: Written<T>) -> Result<Written<T>> {
+        if written.changed {
+            self.durable()?;
+        }
+        Ok(written)
+    }
+
+    fn with_events(&self, key: ActionKey, written: Written<Action>) -> Result<Written<ActionWithEvents>> {
+        let events = self.events_of(&key)?.into_iter().map(|(_, e)| e).collect();
+        Ok(Written { record: (written.record, events), changed: written.changed })
+    }
+
+    fn action_at(&self, key: &ActionKey) -> Result<Action> {
+        match self.actions.get(key)? {
+            Some(bytes) => decode(&bytes),
+            None => Err(StoreError::Corrupt("action vanished".into())),
+        }
+    }
+
+    /// An action's events oldest first, with their keys.
+    fn events_of(&self, key: &ActionKey) -> Result<Vec<([u8; keys::EVENT_KEY_LEN], Event)>> {
+        self.events
+            .scan_prefix(key)
+            .map(|item| {
+                let (k, v) = item?;
+                let k = k.as_ref().try_into().map_err(|_| StoreError::Corrupt("event key".into()))?;
+                Ok((k, decode(&v)?))
+            })
+            .collect()
+    }
+
+    fn action_key_for(&self, server: &Uuid, request_id: &str, fallback: bool) -> Result<ActionKey> {
+        if self.server(server)?.is_none() {
+            return Err(StoreError::ServerNotFound(*server));
+        }
+        if let Some((key, _)) = self.find_action(server, request_id)? {
+            return Ok(key);
+        }
+        let not_found = || StoreError::ActionNotFound { server: *server, request_id: request_id.to_string() };
+        if !fallback {
+            return Err(not_found());
+        }
+        match self.actions.scan_prefix(server.as_bytes()).keys().next_back() {
+            Some(key) => keys::as_action_key(&key?).ok_or_else(|| StoreError::Corrupt("action key".into())),
+            None => Err(not_found()),
+        }
+    }
+}
+
+fn updated_within(updated_at: Option<Micros>, since: Option<Micros>, before: Option<Micros>) -> bool {
+    if since.is_none() && before.is_none() {
+        return true;
+    }
+    let Some(t) = updated_at else { return false };
+    since.is_none_or(|s| t >= s) && before.is_none_or(|b| t <= b)
+}
+
+/// A retried action start names the same action; without an explicit time, the request id,
+/// name and requester are what identify it.
+fn is_retry_of(existing: &Action, start: &ActionStart) -> bool {
+    existing.action == start.action
+        && existing.user_id == start.user_id
+        && existing.project_id == start.project_id
+        && (!start.time_given || existing.start_time == start.start_time)
+}
+
+fn tx_get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult<T> {
+    match tree.get(key)? {
+        Some(bytes) => tx_decode(&bytes),
+        None => abort(StoreError::Corrupt("record vanished during a write".into())),
+    }
+}
+
+fn widen_lag(tree: &TransactionalTree, server: &Uuid, lag: i64) -> Result<(), UnabortableTransactionError> {
+    let old = Lag::decode(tree.get(server.as_bytes())?);
+    let new = Lag { max: old.max.max(lag), min: old.min.min(lag) };
+    if new != old {
+        tree.insert(server.as_bytes(), &new.encode())?;
+    }
+    Ok(())
+}
+
+/// A kill during `Db::open` can leave a half-written `snap.<lsn>.generating` that sled would
+/// later pick as the newest snapshot and then refuse to open (sled #1527/#1533). The previous
+/// snapshot is only removed after the rename, so dropping the half-written one loses nothing.
+fn remove_half_written_snapshots(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            log::warn!("removing half-written sled snapshot {} left by an interrupted start", entry.path().display());
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
