@@ -30,11 +30,20 @@ pub fn noauth(token: Option<&str>) -> Option<Context> {
         None => (rest, None),
     };
     let roles: Vec<String> = match roles {
-        Some(list) => list.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_lowercase).collect(),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_lowercase)
+            .collect(),
         None if user == "admin" => vec!["admin".into(), "member".into(), "reader".into()],
         None => vec!["member".into(), "reader".into()],
     };
-    Some(Context { user_id: user.to_string(), project_id: project.to_string(), roles })
+    Some(Context {
+        user_id: user.to_string(),
+        project_id: project.to_string(),
+        roles,
+    })
 }
 
 #[cfg(test)]
@@ -51,13 +60,28 @@ mod tests {
 
     #[test]
     fn token_forms() {
-        assert_eq!(noauth(Some("user-a:proj-a")), Some(ctx("user-a", "proj-a", &["member", "reader"])));
-        assert_eq!(noauth(Some("admin:admin")), Some(ctx("admin", "admin", &["admin", "member", "reader"])));
-        assert_eq!(noauth(Some("solo")), Some(ctx("solo", "solo", &["member", "reader"])));
-        assert_eq!(noauth(Some("solo:")), Some(ctx("solo", "solo", &["member", "reader"])));
+        assert_eq!(
+            noauth(Some("user-a:proj-a")),
+            Some(ctx("user-a", "proj-a", &["member", "reader"]))
+        );
+        assert_eq!(
+            noauth(Some("admin:admin")),
+            Some(ctx("admin", "admin", &["admin", "member", "reader"]))
+        );
+        assert_eq!(
+            noauth(Some("solo")),
+            Some(ctx("solo", "solo", &["member", "reader"]))
+        );
+        assert_eq!(
+            noauth(Some("solo:")),
+            Some(ctx("solo", "solo", &["member", "reader"]))
+        );
         assert_eq!(noauth(Some("u:p:Reader")), Some(ctx("u", "p", &["reader"])));
         assert_eq!(noauth(Some("u:p:")), Some(ctx("u", "p", &[])));
-        assert_eq!(noauth(Some("u:p:admin,service")), Some(ctx("u", "p", &["admin", "service"])));
+        assert_eq!(
+            noauth(Some("u:p:admin,service")),
+            Some(ctx("u", "p", &["admin", "service"]))
+        );
         assert_eq!(noauth(Some("")), None);
         assert_eq!(noauth(None), None);
     }

@@ -25,7 +25,10 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8774)), workers: 0 }
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8774)),
+            workers: 0,
+        }
     }
 }
 
@@ -39,7 +42,10 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { data_dir: PathBuf::from("data"), max_text_bytes: 64 * 1024 }
+        StorageConfig {
+            data_dir: PathBuf::from("data"),
+            max_text_bytes: 64 * 1024,
+        }
     }
 }
 
@@ -59,7 +65,10 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { mode: AuthMode::Noauth, www_authenticate_uri: "http://127.0.0.1/identity".into() }
+        AuthConfig {
+            mode: AuthMode::Noauth,
+            www_authenticate_uri: "http://127.0.0.1/identity".into(),
+        }
     }
 }
 
@@ -74,7 +83,10 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { max_limit: 1000, compute_link_prefix: None }
+        ApiConfig {
+            max_limit: 1000,
+            compute_link_prefix: None,
+        }
     }
 }
 
@@ -91,10 +103,13 @@ impl std::error::Error for ConfigError {}
 
 impl Config {
     pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
-        let config: Config =
-            toml::from_str(text).map_err(|e| ConfigError(format!("{}: {}", origin.display(), e.message())))?;
+        let config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError(format!("{}: {}", origin.display(), e.message())))?;
         if config.api.max_limit == 0 {
-            return Err(ConfigError(format!("{}: [api] max_limit must be at least 1", origin.display())));
+            return Err(ConfigError(format!(
+                "{}: [api] max_limit must be at least 1",
+                origin.display()
+            )));
         }
         Ok(config)
     }
@@ -116,7 +131,8 @@ mod tests {
 
     #[test]
     fn shipped_file_matches_the_defaults() {
-        let shipped = Config::parse(include_str!("../config.toml"), Path::new("config.toml")).unwrap();
+        let shipped =
+            Config::parse(include_str!("../config.toml"), Path::new("config.toml")).unwrap();
         let default = Config::default();
         assert_eq!(shipped.server.listen, default.server.listen);
         assert_eq!(shipped.storage.data_dir, default.storage.data_dir);
@@ -128,8 +144,12 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_values_are_refused_with_the_key() {
         let err = Config::parse("[api]\nmax_limt = 5\n", Path::new("c.toml")).unwrap_err();
-        assert!(err.0.contains("max_limt") && err.0.starts_with("c.toml"), "{err}");
-        let err = Config::parse("[server]\nlisten = \"nowhere\"\n", Path::new("c.toml")).unwrap_err();
+        assert!(
+            err.0.contains("max_limt") && err.0.starts_with("c.toml"),
+            "{err}"
+        );
+        let err =
+            Config::parse("[server]\nlisten = \"nowhere\"\n", Path::new("c.toml")).unwrap_err();
         assert!(err.0.contains("c.toml"), "{err}");
         let err = Config::parse("[auth]\nmode = \"open\"\n", Path::new("c.toml")).unwrap_err();
         assert!(err.0.contains("open"), "{err}");

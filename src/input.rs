@@ -32,14 +32,19 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_text: 64 * 1024 }
+        Limits {
+            max_text: 64 * 1024,
+        }
     }
 }
 
 pub fn parse_object(text: &[u8]) -> Result<Map<String, Value>> {
     match serde_json::from_slice::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(InputError(format!("The request body must be a JSON object, not {}.", kind(&other)))),
+        Ok(other) => Err(InputError(format!(
+            "The request body must be a JSON object, not {}.",
+            kind(&other)
+        ))),
         Err(e) => Err(InputError(format!("Malformed JSON: {e}."))),
     }
 }
@@ -64,11 +69,19 @@ pub struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     pub fn new(map: &'a Map<String, Value>, path: &str, limits: Limits) -> Self {
-        Fields { map, path: path.to_string(), limits }
+        Fields {
+            map,
+            path: path.to_string(),
+            limits,
+        }
     }
 
     fn field_path(&self, key: &str) -> String {
-        if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
     }
 
     fn invalid(&self, key: &str, value: &Value, why: String) -> InputError {
@@ -83,20 +96,33 @@ impl<'a> Fields<'a> {
     }
 
     fn missing(&self, key: &str) -> InputError {
-        let at = if self.path.is_empty() { String::new() } else { format!(" in {}", self.path) };
+        let at = if self.path.is_empty() {
+            String::new()
+        } else {
+            format!(" in {}", self.path)
+        };
         InputError(format!("{} is a required property{at}", py_repr_str(key)))
     }
 
     /// Rejects keys outside `allowed`, as Nova's `additionalProperties: false` does.
     pub fn only(&self, allowed: &[&str]) -> Result<()> {
-        let mut extra: Vec<&str> = self.map.keys().map(String::as_str).filter(|k| !allowed.contains(k)).collect();
+        let mut extra: Vec<&str> = self
+            .map
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !allowed.contains(k))
+            .collect();
         if extra.is_empty() {
             return Ok(());
         }
         extra.sort_unstable();
         let names: Vec<String> = extra.iter().map(|k| py_repr_str(k)).collect();
         let verb = if extra.len() == 1 { "was" } else { "were" };
-        let at = if self.path.is_empty() { String::new() } else { format!(" in {}", self.path) };
+        let at = if self.path.is_empty() {
+            String::new()
+        } else {
+            format!(" in {}", self.path)
+        };
         Err(InputError(format!(
             "Additional properties are not allowed ({} {verb} unexpected){at}",
             names.join(", ")
@@ -133,12 +159,17 @@ impl<'a> Fields<'a> {
 
     /// An optional (absent or null) name or id.
     pub fn opt_name(&self, key: &str) -> Result<Option<String>> {
-        self.opt(key, |v| self.text(key, v, MAX_NAME, false).map(str::to_string))
+        self.opt(key, |v| {
+            self.text(key, v, MAX_NAME, false).map(str::to_string)
+        })
     }
 
     /// Optional free text (traceback, details) up to the configured size.
     pub fn opt_text(&self, key: &str) -> Result<Option<String>> {
-        self.opt(key, |v| self.text(key, v, self.limits.max_text, false).map(str::to_string))
+        self.opt(key, |v| {
+            self.text(key, v, self.limits.max_text, false)
+                .map(str::to_string)
+        })
     }
 
     pub fn time(&self, key: &str) -> Result<Micros> {
@@ -163,7 +194,13 @@ impl<'a> Fields<'a> {
 
     fn parse_time(&self, key: &str, value: &Value) -> Result<Micros> {
         let s = self.text(key, value, MAX_NAME, false)?;
-        parse_iso8601(s).ok_or_else(|| self.invalid(key, value, format!("{} is not a 'date-time'", py_repr_str(s))))
+        parse_iso8601(s).ok_or_else(|| {
+            self.invalid(
+                key,
+                value,
+                format!("{} is not a 'date-time'", py_repr_str(s)),
+            )
+        })
     }
 
     pub fn bool_or(&self, key: &str, default: bool) -> Result<bool> {
@@ -182,10 +219,14 @@ impl<'a> Fields<'a> {
                 .iter()
                 .enumerate()
                 .map(|(i, item)| match item {
-                    Value::Object(map) => {
-                        Ok(Fields { map, path: format!("{}[{i}]", self.field_path(key)), limits: self.limits })
+                    Value::Object(map) => Ok(Fields {
+                        map,
+                        path: format!("{}[{i}]", self.field_path(key)),
+                        limits: self.limits,
+                    }),
+                    other => {
+                        Err(self.invalid(key, other, format!("{other} is not of type 'object'")))
                     }
-                    other => Err(self.invalid(key, other, format!("{other} is not of type 'object'"))),
                 })
                 .collect(),
             Some(v) => Err(self.invalid(key, v, format!("{v} is not of type 'array'"))),
@@ -245,14 +286,20 @@ mod tests {
     fn unknown_fields_are_sorted_and_counted() {
         let map = fields_of(r#"{"zz": 1, "aa": 2, "ok": 3}"#);
         let f = Fields::new(&map, "", Limits::default());
-        assert_eq!(f.only(&["ok"]).unwrap_err().0, "Additional properties are not allowed ('aa', 'zz' were unexpected)");
+        assert_eq!(
+            f.only(&["ok"]).unwrap_err().0,
+            "Additional properties are not allowed ('aa', 'zz' were unexpected)"
+        );
         assert!(f.only(&["ok", "aa", "zz"]).is_ok());
     }
 
     #[test]
     fn limits_and_empty_names() {
         let long = "x".repeat(MAX_NAME + 1);
-        let map = fields_of(&format!(r#"{{"n": "{long}", "e": "", "tb": "{}"}}"#, "y".repeat(11)));
+        let map = fields_of(&format!(
+            r#"{{"n": "{long}", "e": "", "tb": "{}"}}"#,
+            "y".repeat(11)
+        ));
         let f = Fields::new(&map, "", Limits { max_text: 10 });
         assert!(f.name("n").unwrap_err().0.contains("longer than 255"));
         assert!(f.name("e").unwrap_err().0.contains("should be non-empty"));
@@ -265,7 +312,10 @@ mod tests {
         let f = Fields::new(&map, "", Limits::default());
         assert_eq!(f.present_time("u").unwrap(), Some(None));
         assert_eq!(f.present_time("w").unwrap(), None);
-        assert_eq!(f.present_time("v").unwrap(), Some(Some(1_524_619_589_000_000)));
+        assert_eq!(
+            f.present_time("v").unwrap(),
+            Some(Some(1_524_619_589_000_000))
+        );
     }
 
     #[test]

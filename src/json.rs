@@ -73,7 +73,11 @@ impl<'a> Obj<'a> {
 }
 
 /// Writes `items` as a JSON array, each through `write`.
-pub fn array<T>(out: &mut Vec<u8>, items: impl IntoIterator<Item = T>, mut write: impl FnMut(&mut Vec<u8>, T)) {
+pub fn array<T>(
+    out: &mut Vec<u8>,
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut Vec<u8>, T),
+) {
     out.push(b'[');
     for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
@@ -92,7 +96,10 @@ mod tests {
     fn objects_use_pythons_separators_and_order() {
         let mut out = Vec::new();
         let mut o = Obj::begin(&mut out);
-        o.str("b", "x").opt_str("a", None).int("code", 404).bool("ok", false);
+        o.str("b", "x")
+            .opt_str("a", None)
+            .int("code", 404)
+            .bool("ok", false);
         o.time("t", Some(1_524_619_589_000_000));
         o.end();
         assert_eq!(
@@ -104,8 +111,15 @@ mod tests {
     #[test]
     fn arrays_and_nested_objects() {
         let mut out = Vec::new();
-        array(&mut out, ["é", "/"], |out, s| Obj::begin(out).str("k", s).end());
-        assert_eq!(String::from_utf8(out).unwrap(), r#"[{"k": "\u00e9"}, {"k": "/"}]"#);
+        array(&mut out, ["é", "/"], |out, s| {
+            let mut o = Obj::begin(out);
+            o.str("k", s);
+            o.end();
+        });
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"[{"k": "\u00e9"}, {"k": "/"}]"#
+        );
         let mut empty = Vec::new();
         array(&mut empty, Vec::<u8>::new(), |_, _| ());
         assert_eq!(empty, b"[]");

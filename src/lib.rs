@@ -50,7 +50,9 @@ impl Service {
 }
 
 pub fn limits(config: &Config) -> Limits {
-    Limits { max_text: config.storage.max_text_bytes }
+    Limits {
+        max_text: config.storage.max_text_bytes,
+    }
 }
 
 /// Opens the store named by `config` and binds the listen address; `listen` port 0 picks a free
@@ -60,17 +62,31 @@ pub fn build(config: Config) -> Result<Service, Box<dyn std::error::Error>> {
     build_with_store(config, store)
 }
 
-pub fn build_with_store(config: Config, store: Arc<Store>) -> Result<Service, Box<dyn std::error::Error>> {
+pub fn build_with_store(
+    config: Config,
+    store: Arc<Store>,
+) -> Result<Service, Box<dyn std::error::Error>> {
     if config.auth.mode == config::AuthMode::Noauth {
-        log::warn!("auth mode is noauth: X-Auth-Token names the caller and is not checked; do not expose this port");
+        log::warn!(
+            "auth mode is noauth: X-Auth-Token names the caller and is not checked; do not expose this port"
+        );
     }
-    let state = web::Data::new(api::AppState { store: Arc::clone(&store), limits: limits(&config), config: config.clone() });
-    let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(api::configure))
-        .bind(config.server.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+    let state = web::Data::new(api::AppState {
+        store: Arc::clone(&store),
+        limits: limits(&config),
+        config: config.clone(),
+    });
+    let mut server =
+        HttpServer::new(move || App::new().app_data(state.clone()).configure(api::configure))
+            .bind(config.server.listen)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
     if config.server.workers > 0 {
         server = server.workers(config.server.workers);
     }
     let addr = *server.addrs().first().ok_or("no listen address")?;
-    Ok(Service { addr, store, server: server.run() })
+    Ok(Service {
+        addr,
+        store,
+        server: server.run(),
+    })
 }

@@ -62,7 +62,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let default_path = cli.config == PathBuf::from("config.toml");
+    let default_path = cli.config.as_os_str() == "config.toml";
     let mut config = Config::load(&cli.config, default_path)?;
     match cli.command {
         Command::Serve { listen, data_dir } => {
@@ -93,7 +93,11 @@ fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     actix_web::rt::System::new().block_on(async move {
         let data_dir = config.storage.data_dir.clone();
         let service = build(config)?;
-        log::info!("serving os-instance-actions on http://{} (store: {})", service.addr, data_dir.display());
+        log::info!(
+            "serving os-instance-actions on http://{} (store: {})",
+            service.addr,
+            data_dir.display()
+        );
         service.run().await?;
         log::info!("stopped; store flushed");
         Ok(())
@@ -112,10 +116,18 @@ fn import(config: &Config, file: &PathBuf) -> Result<(), Box<dyn std::error::Err
     let report = |line: u64, c: &nova_actions::store::ImportCounts| {
         if interactive && line % 100 == 0 {
             let rate = c.actions as f64 / started.elapsed().as_secs_f64().max(1e-3);
-            eprint!("\rline {line}: {} servers, {} actions ({rate:.0} actions/s)", c.servers, c.actions);
+            eprint!(
+                "\rline {line}: {} servers, {} actions ({rate:.0} actions/s)",
+                c.servers, c.actions
+            );
         }
     };
-    let result = ndjson::import(&store, BufReader::with_capacity(1 << 20, input), limits(config), report);
+    let result = ndjson::import(
+        &store,
+        BufReader::with_capacity(1 << 20, input),
+        limits(config),
+        report,
+    );
     if interactive {
         eprintln!();
     }
@@ -131,7 +143,9 @@ fn import(config: &Config, file: &PathBuf) -> Result<(), Box<dyn std::error::Err
             );
             Ok(())
         }
-        Err((c, e)) => Err(format!("{e} (the {} servers before it were imported)", c.servers).into()),
+        Err((c, e)) => {
+            Err(format!("{e} (the {} servers before it were imported)", c.servers).into())
+        }
     }
 }
 

@@ -8,14 +8,38 @@ use crate::model::{Action, Event, Server, ServerHistory};
 use crate::store::{ImportCounts, Store, StoreError};
 use crate::timeutil::{Micros, write_micros};
 
-const SERVER_FIELDS: &[&str] =
-    &["uuid", "project_id", "user_id", "host", "deleted", "created_at", "deleted_at", "actions"];
-const ACTION_FIELDS: &[&str] = &[
-    "request_id", "action", "user_id", "project_id", "start_time", "updated_at", "finish_time", "message",
-    "created_at", "events",
+const SERVER_FIELDS: &[&str] = &[
+    "uuid",
+    "project_id",
+    "user_id",
+    "host",
+    "deleted",
+    "created_at",
+    "deleted_at",
+    "actions",
 ];
-const EVENT_FIELDS: &[&str] =
-    &["event", "start_time", "finish_time", "result", "traceback", "host", "details", "created_at"];
+const ACTION_FIELDS: &[&str] = &[
+    "request_id",
+    "action",
+    "user_id",
+    "project_id",
+    "start_time",
+    "updated_at",
+    "finish_time",
+    "message",
+    "created_at",
+    "events",
+];
+const EVENT_FIELDS: &[&str] = &[
+    "event",
+    "start_time",
+    "finish_time",
+    "result",
+    "traceback",
+    "host",
+    "details",
+    "created_at",
+];
 
 /// Parses one line. The whole line is checked before anything of it is stored.
 pub fn parse_line(line: &[u8], limits: Limits) -> Result<ServerHistory, InputError> {
@@ -33,8 +57,16 @@ pub fn parse_line(line: &[u8], limits: Limits) -> Result<ServerHistory, InputErr
         deleted: f.bool_or("deleted", false)?,
         deleted_at: f.opt_time("deleted_at")?,
     };
-    let actions = f.objects("actions")?.iter().map(parse_action).collect::<Result<_, _>>()?;
-    Ok(ServerHistory { uuid, server, actions })
+    let actions = f
+        .objects("actions")?
+        .iter()
+        .map(parse_action)
+        .collect::<Result<_, _>>()?;
+    Ok(ServerHistory {
+        uuid,
+        server,
+        actions,
+    })
 }
 
 fn parse_action(f: &Fields<'_>) -> Result<(Action, Vec<Event>), InputError> {
@@ -52,7 +84,11 @@ fn parse_action(f: &Fields<'_>) -> Result<(Action, Vec<Event>), InputError> {
         message: f.opt_name("message")?,
         created_at: f.opt_time("created_at")?,
     };
-    let events = f.objects("events")?.iter().map(parse_event).collect::<Result<_, _>>()?;
+    let events = f
+        .objects("events")?
+        .iter()
+        .map(parse_event)
+        .collect::<Result<_, _>>()?;
     Ok((action, events))
 }
 
@@ -77,7 +113,11 @@ pub fn write_line(out: &mut Vec<u8>, h: &ServerHistory) {
     field_str(out, "project_id", Some(&h.server.project_id));
     field_str(out, "user_id", h.server.user_id.as_deref());
     field_str(out, "host", h.server.host.as_deref());
-    out.extend_from_slice(if h.server.deleted { b",\"deleted\":true" } else { b",\"deleted\":false" });
+    out.extend_from_slice(if h.server.deleted {
+        b",\"deleted\":true"
+    } else {
+        b",\"deleted\":false"
+    });
     optional_time(out, "created_at", h.server.created_at);
     optional_time(out, "deleted_at", h.server.deleted_at);
     out.extend_from_slice(b",\"actions\":[");
@@ -150,7 +190,10 @@ fn optional_time(out: &mut Vec<u8>, key: &str, value: Option<Micros>) {
 #[derive(Debug)]
 pub enum ImportError {
     /// A line that is not valid; nothing of it was written.
-    Line { line: u64, error: InputError },
+    Line {
+        line: u64,
+        error: InputError,
+    },
     Read(io::Error),
     Store(StoreError),
 }
@@ -184,8 +227,10 @@ pub fn import(
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let history =
-                parse_line(&line, limits).map_err(|error| ImportError::Line { line: line_no, error })?;
+            let history = parse_line(&line, limits).map_err(|error| ImportError::Line {
+                line: line_no,
+                error,
+            })?;
             counts.add(store.import_server(&history).map_err(ImportError::Store)?);
             progress(line_no, &counts);
         }
@@ -204,9 +249,19 @@ pub fn export(store: &Store, mut out: impl Write) -> Result<u64, ExportError> {
     let mut line = Vec::new();
     for item in store.server_ids() {
         let (uuid, server) = item.map_err(ExportError::Store)?;
-        let actions = store.history(&uuid).collect::<Result<Vec<_>, _>>().map_err(ExportError::Store)?;
+        let actions = store
+            .history(&uuid)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ExportError::Store)?;
         line.clear();
-        write_line(&mut line, &ServerHistory { uuid, server, actions });
+        write_line(
+            &mut line,
+            &ServerHistory {
+                uuid,
+                server,
+                actions,
+            },
+        );
         line.push(b'\n');
         out.write_all(&line).map_err(ExportError::Write)?;
         servers += 1;
@@ -251,7 +306,10 @@ mod tests {
     fn absent_updated_at_means_start_time() {
         let line = LINE.replace(r#""updated_at":null,"#, "");
         let parsed = parse_line(line.as_bytes(), Limits::default()).unwrap();
-        assert_eq!(parsed.actions[0].0.updated_at, Some(parsed.actions[0].0.start_time));
+        assert_eq!(
+            parsed.actions[0].0.updated_at,
+            Some(parsed.actions[0].0.start_time)
+        );
     }
 
     #[test]
@@ -261,6 +319,9 @@ mod tests {
         assert!(err.0.contains("actions[0].events[0].start_time"), "{err}");
         let unknown = LINE.replace(r#""host":"h","#, r#""host":"h","colour":1,"#);
         let err = parse_line(unknown.as_bytes(), Limits::default()).unwrap_err();
-        assert_eq!(err.0, "Additional properties are not allowed ('colour' was unexpected)");
+        assert_eq!(
+            err.0,
+            "Additional properties are not allowed ('colour' was unexpected)"
+        );
     }
 }

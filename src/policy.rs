@@ -33,7 +33,9 @@ pub fn is_admin(ctx: &Context) -> bool {
 pub fn allows(rule: Rule, ctx: &Context, target_project: &str) -> bool {
     match rule {
         // project_reader_or_admin
-        Rule::List | Rule::Show => (ctx.has_role("reader") && ctx.project_id == target_project) || is_admin(ctx),
+        Rule::List | Rule::Show => {
+            (ctx.has_role("reader") && ctx.project_id == target_project) || is_admin(ctx)
+        }
         Rule::Events | Rule::EventsDetails => is_admin(ctx),
         Rule::Write => is_admin(ctx) || ctx.has_role("service"),
     }
@@ -44,7 +46,11 @@ mod tests {
     use super::*;
 
     fn ctx(project: &str, roles: &[&str]) -> Context {
-        Context { user_id: "u".into(), project_id: project.into(), roles: roles.iter().map(|r| r.to_string()).collect() }
+        Context {
+            user_id: "u".into(),
+            project_id: project.into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        }
     }
 
     #[test]

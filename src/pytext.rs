@@ -168,28 +168,37 @@ pub struct QueryNotUtf8;
 /// then each decoded name/value must be valid UTF-8, else Err(QueryNotUtf8). Order preserved, duplicates kept.
 pub fn parse_query(raw: &[u8]) -> Result<Vec<(String, String)>, QueryNotUtf8> {
     let text = |b: Vec<u8>| String::from_utf8(b).map_err(|_| QueryNotUtf8);
-    query_pairs(raw).map(|(name, value)| Ok((text(name)?, text(value)?))).collect()
+    query_pairs(raw)
+        .map(|(name, value)| Ok((text(name)?, text(value)?)))
+        .collect()
 }
 
 /// The same parse with undecodable bytes replaced, as Routes reads `_method` (errors='ignore').
 pub fn parse_query_lossy(raw: &[u8]) -> Vec<(String, String)> {
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-    query_pairs(raw).map(|(name, value)| (text(name), text(value))).collect()
+    query_pairs(raw)
+        .map(|(name, value)| (text(name), text(value)))
+        .collect()
 }
 
 fn query_pairs(raw: &[u8]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> {
     // '+' becomes a space before unquoting, so an encoded "%2B" survives as '+'.
-    let qs: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+    let qs: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
     let parts: Vec<Vec<u8>> = qs
         .split(|&b| b == b'&')
         .flat_map(|s| s.split(|&b| b == b';'))
         .filter(|s| !s.is_empty())
         .map(<[u8]>::to_vec)
         .collect();
-    parts.into_iter().map(|part| match part.iter().position(|&b| b == b'=') {
-        Some(i) => (percent_decode(&part[..i]), percent_decode(&part[i + 1..])),
-        None => (percent_decode(&part), Vec::new()),
-    })
+    parts
+        .into_iter()
+        .map(|part| match part.iter().position(|&b| b == b'=') {
+            Some(i) => (percent_decode(&part[..i]), percent_decode(&part[i + 1..])),
+            None => (percent_decode(&part), Vec::new()),
+        })
 }
 
 /// Percent-decode a URL path segment (same unquote_to_bytes rules, no '+' handling) -> bytes.

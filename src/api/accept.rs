@@ -15,7 +15,9 @@ pub fn best(header: &str, offers: &[&str]) -> Option<usize> {
                     let specificity = match (t.as_str(), s.as_str()) {
                         ("*", "*") => 0,
                         (t, "*") if t.eq_ignore_ascii_case(otype) => 1,
-                        (t, s) if t.eq_ignore_ascii_case(otype) && s.eq_ignore_ascii_case(osub) => 2,
+                        (t, s) if t.eq_ignore_ascii_case(otype) && s.eq_ignore_ascii_case(osub) => {
+                            2
+                        }
                         _ => return None,
                     };
                     Some((specificity, *q))

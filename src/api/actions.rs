@@ -3,10 +3,10 @@
 use sha2::{Digest, Sha224};
 use uuid::Uuid;
 
+use super::Call;
 use super::query;
 use super::reply::Reply;
 use super::version::Version;
-use super::Call;
 use crate::auth::Context;
 use crate::input::server_uuid;
 use crate::json::{Obj, array};
@@ -45,7 +45,8 @@ impl Request<'_> {
     /// Finds the server as Nova's `common.get_instance` would for this caller: another project's
     /// server is hidden from non-admins (404, not 403), deleted ones from versions before 2.21.
     fn server(&self) -> Result<(Uuid, Server), Failure> {
-        let not_found = || Failure::Fault(404, format!("Instance {} could not be found.", self.server));
+        let not_found =
+            || Failure::Fault(404, format!("Instance {} could not be found.", self.server));
         let id = server_uuid(self.server).ok_or_else(not_found)?;
         let server = self.call.state.store.server(&id)?.ok_or_else(not_found)?;
         let visible = policy::is_admin(self.ctx) || server.project_id == self.ctx.project_id;
@@ -60,7 +61,10 @@ impl Request<'_> {
         if policy::allows(rule, self.ctx, &server.project_id) {
             Ok(())
         } else {
-            Err(Failure::Fault(403, format!("Policy doesn't allow {} to be performed.", rule.name())))
+            Err(Failure::Fault(
+                403,
+                format!("Policy doesn't allow {} to be performed.", rule.name()),
+            ))
         }
     }
 
@@ -72,7 +76,11 @@ impl Request<'_> {
 pub fn list(r: &Request<'_>) -> Outcome {
     let pairs = r.query_pairs()?;
     let paged = !r.legacy && r.version.at_least(58);
-    let query = if paged { Some(query::list(&pairs, r.version.at_least(66)).map_err(bad_request)?) } else { None };
+    let query = if paged {
+        Some(query::list(&pairs, r.version.at_least(66)).map_err(bad_request)?)
+    } else {
+        None
+    };
     let (id, server) = r.server()?;
     r.authorize(Rule::List, &server)?;
     let Some(query) = query else {
@@ -80,17 +88,27 @@ pub fn list(r: &Request<'_>) -> Outcome {
     };
     if let (Some(since), Some(before)) = (query.since, query.before) {
         if since > before {
-            return Err(bad_request("The value of changes-since must be less than or equal to changes-before."));
+            return Err(bad_request(
+                "The value of changes-since must be less than or equal to changes-before.",
+            ));
         }
     }
     let max_limit = r.call.state.config.api.max_limit;
     let limit = match query.limit_value() {
-        Some(Err(())) => return Err(bad_request("Invalid input received: limit must be an integer")),
+        Some(Err(())) => {
+            return Err(bad_request(
+                "Invalid input received: limit must be an integer",
+            ));
+        }
         Some(Ok(n)) => n.min(max_limit),
         None => max_limit,
     };
     if limit == 0 {
-        return Ok(Reply::json(200, r.content_type(), br#"{"instanceActions": []}"#.to_vec()));
+        return Ok(Reply::json(
+            200,
+            r.content_type(),
+            br#"{"instanceActions": []}"#.to_vec(),
+        ));
     }
     let store = &r.call.state.store;
     let older_than = match &query.marker {
@@ -100,7 +118,11 @@ pub fn list(r: &Request<'_>) -> Outcome {
         },
         None => None,
     };
-    let filter = ActionFilter { older_than, since: query.since, before: query.before };
+    let filter = ActionFilter {
+        older_than,
+        since: query.since,
+        before: query.before,
+    };
     let page = store
         .actions_newest_first(&id, &filter)?
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
@@ -109,7 +131,9 @@ pub fn list(r: &Request<'_>) -> Outcome {
     let mut body = Vec::with_capacity(256 * page.len() + 64);
     let mut outer = Obj::begin(&mut body);
     let instance = id.hyphenated().to_string();
-    array(outer.key("instanceActions"), &page, |out, a| write_action(out, &instance, a, r.version, |_| ()));
+    array(outer.key("instanceActions"), &page, |out, a| {
+        write_action(out, &instance, a, r.version, |_| ())
+    });
     if page.len() as u64 == limit {
         let last = &page[page.len() - 1].request_id;
         let href = next_link(r, &pairs, last);
@@ -170,28 +194,51 @@ pub fn show(r: &Request<'_>, request_id: &str) -> Outcome {
     r.authorize(Rule::Show, &server)?;
     let store = &r.call.state.store;
     let Some((key, action)) = store.find_action(&id, request_id)? else {
-        return Err(Failure::Fault(404, format!("Action {request_id} not found")));
+        return Err(Failure::Fault(
+            404,
+            format!("Action {request_id} not found"),
+        ));
     };
     let shape = EventShape::for_caller(r, &server);
     let events = match shape {
         None => Vec::new(),
-        Some(_) => store.events_newest_first(&key).collect::<Result<Vec<Event>, StoreError>>()?,
+        Some(_) => store
+            .events_newest_first(&key)
+            .collect::<Result<Vec<Event>, StoreError>>()?,
     };
     let mut body = Vec::with_capacity(512 + 256 * events.len());
     let mut outer = Obj::begin(&mut body);
     let instance = id.hyphenated().to_string();
-    write_action(outer.key("instanceAction"), &instance, &action, r.version, |obj| {
-        if let Some(shape) = &shape {
-            let host_project = action.project_id.as_deref().filter(|p| !p.is_empty()).unwrap_or(&server.project_id);
-            array(obj.key("events"), &events, |out, e| shape.write(out, e, host_project));
-        }
-    });
+    write_action(
+        outer.key("instanceAction"),
+        &instance,
+        &action,
+        r.version,
+        |obj| {
+            if let Some(shape) = &shape {
+                let host_project = action
+                    .project_id
+                    .as_deref()
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or(&server.project_id);
+                array(obj.key("events"), &events, |out, e| {
+                    shape.write(out, e, host_project)
+                });
+            }
+        },
+    );
     outer.end();
     Ok(Reply::json(200, r.content_type(), body))
 }
 
 /// One action in the list/show layout of `version`; `extra` adds keys after the standard ones.
-pub fn write_action(out: &mut Vec<u8>, instance: &str, a: &Action, version: Version, extra: impl FnOnce(&mut Obj<'_>)) {
+pub fn write_action(
+    out: &mut Vec<u8>,
+    instance: &str,
+    a: &Action,
+    version: Version,
+    extra: impl FnOnce(&mut Obj<'_>),
+) {
     let mut o = Obj::begin(out);
     o.str("action", &a.action)
         .str("instance_uuid", instance)
@@ -265,7 +312,11 @@ pub fn host_id(project: &str, host: Option<&str>) -> String {
             let mut hasher = Sha224::new();
             hasher.update(project.as_bytes());
             hasher.update(h.as_bytes());
-            hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+            hasher
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
         }
         _ => String::new(),
     }
@@ -287,10 +338,17 @@ fn next_link(r: &Request<'_>, pairs: &[(String, String)], last: &str) -> String 
         call.req.uri().path(),
         if raw_query.is_empty() { "" } else { "?" }
     );
-    let project = if full_url.contains(&r.ctx.project_id) { r.ctx.project_id.as_str() } else { "" };
+    let project = if full_url.contains(&r.ctx.project_id) {
+        r.ctx.project_id.as_str()
+    } else {
+        ""
+    };
     let collection = format!("servers/{}/os-instance-actions", r.server);
     let url = url_join(&[&base, project, &collection]);
-    let mut params: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut params: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     params.sort_by(|a, b| a.0.cmp(b.0));
     params.dedup_by(|a, b| a.0 == b.0);
     params.retain(|(k, _)| *k != "marker");
@@ -300,7 +358,11 @@ fn next_link(r: &Request<'_>, pairs: &[(String, String)], last: &str) -> String 
 
 /// Nova's `url_join`: parts stripped of `/` and joined with `/`, empty parts dropped.
 fn url_join(parts: &[&str]) -> String {
-    let clean: Vec<&str> = parts.iter().filter(|p| !p.is_empty()).map(|p| p.trim_matches('/')).collect();
+    let clean: Vec<&str> = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| p.trim_matches('/'))
+        .collect();
     clean.join("/")
 }
 
@@ -308,13 +370,17 @@ fn url_join(parts: &[&str]) -> String {
 fn update_link_prefix(orig: &str, prefix: &str) -> String {
     let (_, orig_path) = split_url(orig);
     let (prefix_scheme_host, prefix_path) = split_url(prefix);
-    format!("{prefix_scheme_host}{prefix_path}{orig_path}").trim_end_matches('/').to_string()
+    format!("{prefix_scheme_host}{prefix_path}{orig_path}")
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// `scheme://netloc` and the path of a URL (query and fragment dropped).
 fn split_url(url: &str) -> (&str, &str) {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let path_start = url[after_scheme..].find('/').map_or(url.len(), |i| after_scheme + i);
+    let path_start = url[after_scheme..]
+        .find('/')
+        .map_or(url.len(), |i| after_scheme + i);
     let path = &url[path_start..];
     let path = path.split(['?', '#']).next().unwrap_or("");
     (&url[..path_start], path)
@@ -337,7 +403,8 @@ mod tests {
     #[test]
     fn event_shapes_by_version_and_policy() {
         let fields = |v: u32, events: bool, details: bool| {
-            EventShape::new(Version(v), events, details).map(|s| (s.traceback, s.host, s.host_id, s.details))
+            EventShape::new(Version(v), events, details)
+                .map(|s| (s.traceback, s.host, s.host_id, s.details))
         };
         assert_eq!(fields(50, false, false), None);
         assert_eq!(fields(50, true, true), Some((true, false, false, false)));
@@ -351,9 +418,21 @@ mod tests {
 
     #[test]
     fn link_prefix_and_join() {
-        assert_eq!(update_link_prefix("http://h:1/v2.1", "https://x.org/compute"), "https://x.org/compute/v2.1");
-        assert_eq!(update_link_prefix("http://h:1/v2.1", "https://x.org"), "https://x.org/v2.1");
-        assert_eq!(url_join(&["http://h/v2.1", "", "servers/x/os-instance-actions"]), "http://h/v2.1/servers/x/os-instance-actions");
-        assert_eq!(url_join(&["http://h/v2.1/", "p", "servers/x"]), "http://h/v2.1/p/servers/x");
+        assert_eq!(
+            update_link_prefix("http://h:1/v2.1", "https://x.org/compute"),
+            "https://x.org/compute/v2.1"
+        );
+        assert_eq!(
+            update_link_prefix("http://h:1/v2.1", "https://x.org"),
+            "https://x.org/v2.1"
+        );
+        assert_eq!(
+            url_join(&["http://h/v2.1", "", "servers/x/os-instance-actions"]),
+            "http://h/v2.1/servers/x/os-instance-actions"
+        );
+        assert_eq!(
+            url_join(&["http://h/v2.1/", "p", "servers/x"]),
+            "http://h/v2.1/p/servers/x"
+        );
     }
 }

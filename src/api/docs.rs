@@ -2,9 +2,9 @@
 
 use actix_web::HttpResponse;
 
+use super::Call;
 use super::reply::{JSON, Reply};
 use super::version::{self, Negotiation};
-use super::Call;
 
 struct Doc {
     id: &'static str,
@@ -44,11 +44,17 @@ fn json_string(text: &str) -> String {
 }
 
 fn self_link(host: &str, doc: &Doc, rest: &str) -> String {
-    format!(r#"{{"rel": "self", "href": {}}}"#, json_string(&format!("{host}/{}/{rest}", doc.path)))
+    format!(
+        r#"{{"rel": "self", "href": {}}}"#,
+        json_string(&format!("{host}/{}/{rest}", doc.path))
+    )
 }
 
 fn media_types(doc: &Doc) -> String {
-    format!(r#"[{{"base": "application/json", "type": "{}"}}]"#, doc.media_type)
+    format!(
+        r#"[{{"base": "application/json", "type": "{}"}}]"#,
+        doc.media_type
+    )
 }
 
 fn summary(doc: &Doc, host: &str) -> String {
@@ -86,7 +92,11 @@ pub fn root(call: &Call<'_>) -> HttpResponse {
         return call.route_miss();
     }
     let host = call.host_url();
-    let body = format!(r#"{{"versions": [{}, {}]}}"#, summary(&V20, &host), summary(&V21, &host));
+    let body = format!(
+        r#"{{"versions": [{}, {}]}}"#,
+        summary(&V20, &host),
+        summary(&V21, &host)
+    );
     Reply::json(200, JSON, body.into_bytes()).finish()
 }
 

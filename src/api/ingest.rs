@@ -32,7 +32,8 @@ use crate::model::Server;
 use crate::ndjson;
 use crate::policy::{self, Rule};
 use crate::store::{
-    ActionStart, ActionWithEvents, EventFinish, EventStart, ImportCounts, ServerFields, Store, StoreError, Written,
+    ActionStart, ActionWithEvents, EventFinish, EventStart, ImportCounts, ServerFields, Store,
+    StoreError, Written,
 };
 use crate::timeutil::now_micros;
 
@@ -57,8 +58,12 @@ fn route(method: &Method, rest: &str) -> Result<Option<(String, Op)>, ()> {
         (&Method::DELETE, ["servers", id]) => (id, Op::Delete),
         (&Method::POST, ["servers", id, "purge"]) => (id, Op::Purge),
         (&Method::POST, ["servers", id, "actions"]) => (id, Op::StartAction),
-        (&Method::POST, ["servers", id, "actions", rid, "finish"]) => (id, Op::FinishAction(rid.to_string())),
-        (&Method::POST, ["servers", id, "actions", rid, "events"]) => (id, Op::StartEvent(rid.to_string())),
+        (&Method::POST, ["servers", id, "actions", rid, "finish"]) => {
+            (id, Op::FinishAction(rid.to_string()))
+        }
+        (&Method::POST, ["servers", id, "actions", rid, "events"]) => {
+            (id, Op::StartEvent(rid.to_string()))
+        }
         (&Method::POST, ["servers", id, "actions", rid, "events", event, "finish"]) => {
             (id, Op::FinishEvent(rid.to_string(), event.to_string()))
         }
@@ -76,12 +81,24 @@ pub async fn handle(call: &Call<'_>, rest: &str, payload: web::Payload) -> HttpR
     };
     // The write rule has no owning project: its defaults look at roles only.
     if !policy::allows(Rule::Write, &ctx, &ctx.project_id) {
-        let message = format!("Policy doesn't allow {} to be performed.", Rule::Write.name());
+        let message = format!(
+            "Policy doesn't allow {} to be performed.",
+            Rule::Write.name()
+        );
         return call.fault(403, &message).finish();
     }
     if let Some(ct) = call.header("content-type") {
         let media = ct.split(';').next().unwrap_or("").trim();
-        if !media.is_empty() && !["application/json", "application/x-ndjson", "text/plain"].contains(&media) {
+        if !media.is_empty()
+            && ![
+                "application/json",
+                "application/x-ndjson",
+                "text/plain",
+                // curl's label for `-d` and `--data-binary`, so that the obvious command works.
+                "application/x-www-form-urlencoded",
+            ]
+            .contains(&media)
+        {
             return call.fault(415, "Unsupported Content-Type").finish();
         }
     }
@@ -104,9 +121,9 @@ enum Failure {
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::ServerNotFound(_) | StoreError::ActionNotFound { .. } | StoreError::EventNotFound { .. } => {
-                Failure::Fault(404, e.to_string())
-            }
+            StoreError::ServerNotFound(_)
+            | StoreError::ActionNotFound { .. }
+            | StoreError::EventNotFound { .. } => Failure::Fault(404, e.to_string()),
             other => Failure::Internal(other.to_string()),
         }
     }
@@ -128,7 +145,10 @@ async fn read_body(mut payload: web::Payload) -> Result<Vec<u8>, Failure> {
     while let Some(chunk) = next_chunk(&mut payload).await {
         let chunk = chunk?;
         if body.len() + chunk.len() > MAX_BODY {
-            return Err(Failure::Fault(413, format!("Request body is larger than {MAX_BODY} bytes.")));
+            return Err(Failure::Fault(
+                413,
+                format!("Request body is larger than {MAX_BODY} bytes."),
+            ));
         }
         body.extend_from_slice(&chunk);
     }
@@ -147,12 +167,24 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-async fn write(call: &Call<'_>, server: &str, op: Op, payload: web::Payload) -> Result<Reply, Failure> {
+async fn write(
+    call: &Call<'_>,
+    server: &str,
+    op: Op,
+    payload: web::Payload,
+) -> Result<Reply, Failure> {
     let id = server_uuid(server).ok_or_else(|| {
-        Failure::Fault(400, format!("Invalid server id '{server}': expected a lowercase UUID (8-4-4-4-12 hex)."))
+        Failure::Fault(
+            400,
+            format!("Invalid server id '{server}': expected a lowercase UUID (8-4-4-4-12 hex)."),
+        )
     })?;
     let body = read_body(payload).await?;
-    let map = if body.iter().all(u8::is_ascii_whitespace) { Map::new() } else { parse_object(&body)? };
+    let map = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        parse_object(&body)?
+    };
     let f = Fields::new(&map, "", call.state.limits);
     let store = &call.state.store;
     match op {
@@ -180,16 +212,27 @@ async fn write(call: &Call<'_>, server: &str, op: Op, payload: web::Payload) -> 
                     let mut body = Vec::new();
                     let mut outer = Obj::begin(&mut body);
                     let mut inner = Obj::begin(outer.key("purged"));
-                    inner.str("server", &id.hyphenated().to_string()).int("actions", actions as i64);
+                    inner
+                        .str("server", &id.hyphenated().to_string())
+                        .int("actions", actions as i64);
                     inner.end();
                     outer.end();
                     Ok(Reply::json(200, JSON, body))
                 }
-                None => Err(Failure::Fault(404, format!("Instance {id} could not be found."))),
+                None => Err(Failure::Fault(
+                    404,
+                    format!("Instance {id} could not be found."),
+                )),
             }
         }
         Op::StartAction => {
-            f.only(&["request_id", "action", "user_id", "project_id", "start_time"])?;
+            f.only(&[
+                "request_id",
+                "action",
+                "user_id",
+                "project_id",
+                "start_time",
+            ])?;
             let given = f.opt_time("start_time")?;
             let start = ActionStart {
                 request_id: f.name("request_id")?,
@@ -206,12 +249,20 @@ async fn write(call: &Call<'_>, server: &str, op: Op, payload: web::Payload) -> 
             f.only(&["finish_time"])?;
             let given = f.opt_time("finish_time")?;
             let at = given.unwrap_or_else(now_micros);
-            let written =
-                blocking(store, move |s| s.finish_action(&id, &request_id, at, given.is_some())).await?;
+            let written = blocking(store, move |s| {
+                s.finish_action(&id, &request_id, at, given.is_some())
+            })
+            .await?;
             Ok(action_reply(call, &id, written, false))
         }
         Op::StartEvent(request_id) => {
-            f.only(&["event", "host", "details", "start_time", "fallback_to_last_action"])?;
+            f.only(&[
+                "event",
+                "host",
+                "details",
+                "start_time",
+                "fallback_to_last_action",
+            ])?;
             let given = f.opt_time("start_time")?;
             let start = EventStart {
                 request_id,
@@ -226,7 +277,13 @@ async fn write(call: &Call<'_>, server: &str, op: Op, payload: web::Payload) -> 
             Ok(action_reply(call, &id, written, true))
         }
         Op::FinishEvent(request_id, event) => {
-            f.only(&["result", "traceback", "details", "finish_time", "fallback_to_last_action"])?;
+            f.only(&[
+                "result",
+                "traceback",
+                "details",
+                "finish_time",
+                "fallback_to_last_action",
+            ])?;
             let given = f.opt_time("finish_time")?;
             let finish = EventFinish {
                 request_id,
@@ -262,17 +319,41 @@ fn server_reply(id: &Uuid, written: Written<Server>) -> Reply {
 }
 
 /// The action as the read API shows it to an admin at the latest version.
-fn action_reply(call: &Call<'_>, id: &Uuid, written: Written<ActionWithEvents>, creates: bool) -> Reply {
+fn action_reply(
+    call: &Call<'_>,
+    id: &Uuid,
+    written: Written<ActionWithEvents>,
+    creates: bool,
+) -> Reply {
     let (action, events) = &written.record;
     let version = Version(MAX_MINOR);
     let shape = EventShape::new(version, true, true).expect("admins see events");
-    let server_project = call.state.store.server(id).ok().flatten().map(|s| s.project_id).unwrap_or_default();
-    let host_project = action.project_id.as_deref().filter(|p| !p.is_empty()).unwrap_or(&server_project);
+    let server_project = call
+        .state
+        .store
+        .server(id)
+        .ok()
+        .flatten()
+        .map(|s| s.project_id)
+        .unwrap_or_default();
+    let host_project = action
+        .project_id
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .unwrap_or(&server_project);
     let mut body = Vec::new();
     let mut outer = Obj::begin(&mut body);
-    write_action(outer.key("instanceAction"), &id.hyphenated().to_string(), action, version, |o| {
-        array(o.key("events"), events.iter().rev(), |out, e| shape.write(out, e, host_project));
-    });
+    write_action(
+        outer.key("instanceAction"),
+        &id.hyphenated().to_string(),
+        action,
+        version,
+        |o| {
+            array(o.key("events"), events.iter().rev(), |out, e| {
+                shape.write(out, e, host_project)
+            });
+        },
+    );
     outer.end();
     let status = if creates && written.changed { 201 } else { 200 };
     Reply::json(status, JSON, body)
@@ -298,7 +379,11 @@ async fn import(call: &Call<'_>, payload: web::Payload) -> Result<Reply, Failure
     Ok(Reply::json(200, JSON, body))
 }
 
-async fn import_lines(call: &Call<'_>, mut payload: web::Payload, counts: &mut ImportCounts) -> Result<(), Failure> {
+async fn import_lines(
+    call: &Call<'_>,
+    mut payload: web::Payload,
+    counts: &mut ImportCounts,
+) -> Result<(), Failure> {
     let store = &call.state.store;
     let limits = call.state.limits;
     let mut pending: Vec<u8> = Vec::new();
@@ -320,7 +405,10 @@ async fn import_lines(call: &Call<'_>, mut payload: web::Payload, counts: &mut I
             }
             let history = ndjson::parse_line(&line, limits).map_err(|e| {
                 let done = counts.servers;
-                Failure::Fault(400, format!("Line {line_no}: {e} (the {done} servers before it were imported)"))
+                Failure::Fault(
+                    400,
+                    format!("Line {line_no}: {e} (the {done} servers before it were imported)"),
+                )
             })?;
             counts.add(blocking(store, move |s| s.import_server(&history)).await?);
         }

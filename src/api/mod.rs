@@ -60,7 +60,11 @@ impl Call<'_> {
 
     /// The JSON type this caller prefers for bodies (Nova's `best_match_content_type`).
     pub fn content_type(&self) -> &'static str {
-        if self.path.rsplit_once('.').is_some_and(|(_, ext)| ext == "json") {
+        if self
+            .path
+            .rsplit_once('.')
+            .is_some_and(|(_, ext)| ext == "json")
+        {
             return reply::JSON;
         }
         let offers = [reply::JSON, reply::COMPUTE_JSON];
@@ -75,7 +79,9 @@ impl Call<'_> {
     }
 
     pub fn route_miss(&self) -> HttpResponse {
-        route_miss(self.header("accept")).request_id(&self.request_id).finish()
+        route_miss(self.header("accept"))
+            .request_id(&self.request_id)
+            .finish()
     }
 
     fn authenticate(&self) -> Option<Context> {
@@ -83,7 +89,9 @@ impl Call<'_> {
     }
 
     fn unauthorized(&self) -> HttpResponse {
-        unauthorized(&self.state.config.auth.www_authenticate_uri).request_id(&self.request_id).finish()
+        unauthorized(&self.state.config.auth.www_authenticate_uri)
+            .request_id(&self.request_id)
+            .finish()
     }
 
     /// A failure the caller cannot fix: logged in full, reported without internals.
@@ -122,7 +130,11 @@ fn effective_method(req: &HttpRequest) -> Method {
     req.method().clone()
 }
 
-async fn dispatch(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+async fn dispatch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let call = Call {
         req: &req,
         state: &state,
@@ -140,7 +152,9 @@ async fn dispatch(req: HttpRequest, payload: web::Payload, state: web::Data<AppS
         "/v2.1" | "/v2.1/" => docs::v21(&call),
         p if p.starts_with("/v2.1/") => nova_api(&call, &p["/v2.1/".len()..], false),
         p if p.starts_with("/v2/") => nova_api(&call, &p["/v2/".len()..], true),
-        p if p.starts_with("/ingest/v1/") => ingest::handle(&call, &p["/ingest/v1/".len()..], payload).await,
+        p if p.starts_with("/ingest/v1/") => {
+            ingest::handle(&call, &p["/ingest/v1/".len()..], payload).await
+        }
         p => docs::choices(&call, p),
     }
 }
@@ -160,16 +174,27 @@ fn route(rest: &str) -> Option<ApiRoute<'_>> {
         _ => return None,
     };
     match tail {
-        [server, "os-instance-actions"] if !server.is_empty() => Some(ApiRoute { project, server, request_id: None }),
+        [server, "os-instance-actions"] if !server.is_empty() => Some(ApiRoute {
+            project,
+            server,
+            request_id: None,
+        }),
         [server, "os-instance-actions", rid] if !server.is_empty() && !rid.is_empty() => {
-            Some(ApiRoute { project, server, request_id: Some(rid) })
+            Some(ApiRoute {
+                project,
+                server,
+                request_id: Some(rid),
+            })
         }
         _ => None,
     }
 }
 
 fn is_project_id(segment: &str) -> bool {
-    !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-')
+    !segment.is_empty()
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-')
 }
 
 fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
@@ -185,8 +210,9 @@ fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
         match version::negotiate(call.req.headers()) {
             Negotiation::Ok(v) => Some(v),
             Negotiation::Malformed(text) => {
-                let message =
-                    format!("API Version String {text} is of invalid format. Must be of format MajorNum.MinorNum.");
+                let message = format!(
+                    "API Version String {text} is of invalid format. Must be of format MajorNum.MinorNum."
+                );
                 return call.fault(400, &message).finish();
             }
             Negotiation::Unsupported(text) => {
@@ -194,11 +220,19 @@ fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
                     "Version {text} is not supported by the API. Minimum is 2.1 and maximum is 2.{}.",
                     version::MAX_MINOR
                 );
-                return call.fault(406, &message).versioned(reply::VersionHeaders(text)).finish();
+                return call
+                    .fault(406, &message)
+                    .versioned(reply::VersionHeaders(text))
+                    .finish();
             }
         }
     };
-    let answer = |reply: Reply| reply.request_id(&call.request_id).versioned_opt(version.map(Into::into)).finish();
+    let answer = |reply: Reply| {
+        reply
+            .request_id(&call.request_id)
+            .versioned_opt(version.map(Into::into))
+            .finish()
+    };
     if let Some(ct) = call.header("content-type") {
         let media = ct.split(';').next().unwrap_or("").trim();
         if !media.is_empty() && ![reply::JSON, reply::COMPUTE_JSON, "text/plain"].contains(&media) {
@@ -244,7 +278,10 @@ mod tests {
 
     #[test]
     fn paths_are_decoded_then_collapsed() {
-        assert_eq!(normalized_path("//v2.1//servers/X//os-instance-actions"), "/v2.1/servers/X/os-instance-actions");
+        assert_eq!(
+            normalized_path("//v2.1//servers/X//os-instance-actions"),
+            "/v2.1/servers/X/os-instance-actions"
+        );
         assert_eq!(normalized_path("/v2.1/servers%2FX"), "/v2.1/servers/X");
         assert_eq!(normalized_path("/a/req-%C3%A9"), "/a/req-é");
     }
@@ -254,7 +291,10 @@ mod tests {
         let r = route("servers/abc/os-instance-actions").unwrap();
         assert_eq!((r.project, r.server, r.request_id), (None, "abc", None));
         let r = route("0123abcd/servers/abc/os-instance-actions/req-1.json").unwrap();
-        assert_eq!((r.project, r.server, r.request_id), (Some("0123abcd"), "abc", Some("req-1.json")));
+        assert_eq!(
+            (r.project, r.server, r.request_id),
+            (Some("0123abcd"), "abc", Some("req-1.json"))
+        );
         assert!(route("proj-a/servers/abc/os-instance-actions").is_none());
         assert!(route("servers/abc/os-instance-actions/").is_none());
         assert!(route("servers/abc/os-instance-actions.json").is_none());

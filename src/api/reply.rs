@@ -123,8 +123,10 @@ pub fn fault(code: u16, message: &str, content_type: &str) -> Reply {
 /// keystonemiddleware's 401: not a Nova fault, no version headers.
 pub fn unauthorized(www_authenticate_uri: &str) -> Reply {
     let body = br#"{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}"#;
-    Reply::json(401, "application/json; charset=UTF-8", body.to_vec())
-        .header("WWW-Authenticate", format!("Keystone uri=\"{www_authenticate_uri}\""))
+    Reply::json(401, "application/json; charset=UTF-8", body.to_vec()).header(
+        "WWW-Authenticate",
+        format!("Keystone uri=\"{www_authenticate_uri}\""),
+    )
 }
 
 /// The router's own 404 (webob's HTTPNotFound), whose body follows `Accept`.

@@ -32,8 +32,10 @@ pub enum Negotiation {
 
 /// Repeated header lines count as one value joined with `,`.
 fn joined(headers: &HeaderMap, name: &str) -> Option<String> {
-    let values: Vec<String> =
-        headers.get_all(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
+    let values: Vec<String> = headers
+        .get_all(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
     (!values.is_empty()).then(|| values.join(","))
 }
 
@@ -50,7 +52,8 @@ fn requested(headers: &HeaderMap) -> Option<String> {
             }
         }
     }
-    joined(headers, "x-openstack-nova-api-version").map(|v| v.rsplit(',').next().unwrap_or("").trim().to_string())
+    joined(headers, "x-openstack-nova-api-version")
+        .map(|v| v.rsplit(',').next().unwrap_or("").trim().to_string())
 }
 
 pub fn negotiate(headers: &HeaderMap) -> Negotiation {
@@ -67,13 +70,18 @@ pub fn parse(text: &str) -> Negotiation {
     }
     let well_formed = text.split_once('.').filter(|(major, minor)| {
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        digits(major) && !major.starts_with('0') && digits(minor) && (*minor == "0" || !minor.starts_with('0'))
+        digits(major)
+            && !major.starts_with('0')
+            && digits(minor)
+            && (*minor == "0" || !minor.starts_with('0'))
     });
     let Some((major, minor)) = well_formed else {
         return Negotiation::Malformed(text.to_string());
     };
     match minor.parse::<u32>() {
-        Ok(m) if major == "2" && (MIN_MINOR..=MAX_MINOR).contains(&m) => Negotiation::Ok(Version(m)),
+        Ok(m) if major == "2" && (MIN_MINOR..=MAX_MINOR).contains(&m) => {
+            Negotiation::Ok(Version(m))
+        }
         _ => Negotiation::Unsupported(text.to_string()),
     }
 }
@@ -98,28 +106,76 @@ mod tests {
     #[test]
     fn standard_header_rules() {
         assert_eq!(negotiate(&headers(&[])), ok(1));
-        assert_eq!(negotiate(&headers(&[("openstack-api-version", "compute 2.58")])), ok(58));
-        assert_eq!(negotiate(&headers(&[("openstack-api-version", "COMPUTE 2.58")])), ok(58));
-        assert_eq!(negotiate(&headers(&[("openstack-api-version", "compute 2.3, compute 2.7")])), ok(7));
-        assert_eq!(negotiate(&headers(&[("openstack-api-version", "compute 2.3, volume 3.1")])), ok(3));
-        assert_eq!(negotiate(&headers(&[("openstack-api-version", "compute 2.3"), ("openstack-api-version", "compute 2.9")])), ok(9));
-        assert_eq!(negotiate(&headers(&[("openstack-api-version", "compute ")])), ok(1));
-        assert_eq!(negotiate(&headers(&[("openstack-api-version", "2.58")])), ok(1));
+        assert_eq!(
+            negotiate(&headers(&[("openstack-api-version", "compute 2.58")])),
+            ok(58)
+        );
+        assert_eq!(
+            negotiate(&headers(&[("openstack-api-version", "COMPUTE 2.58")])),
+            ok(58)
+        );
+        assert_eq!(
+            negotiate(&headers(&[(
+                "openstack-api-version",
+                "compute 2.3, compute 2.7"
+            )])),
+            ok(7)
+        );
+        assert_eq!(
+            negotiate(&headers(&[(
+                "openstack-api-version",
+                "compute 2.3, volume 3.1"
+            )])),
+            ok(3)
+        );
+        assert_eq!(
+            negotiate(&headers(&[
+                ("openstack-api-version", "compute 2.3"),
+                ("openstack-api-version", "compute 2.9")
+            ])),
+            ok(9)
+        );
+        assert_eq!(
+            negotiate(&headers(&[("openstack-api-version", "compute ")])),
+            ok(1)
+        );
+        assert_eq!(
+            negotiate(&headers(&[("openstack-api-version", "2.58")])),
+            ok(1)
+        );
         assert_eq!(
             negotiate(&headers(&[("openstack-api-version", "compute 2.59 extra")])),
             Negotiation::Malformed("2.59 extra".into())
         );
-        assert_eq!(negotiate(&headers(&[("openstack-api-version", "compute latest")])), ok(104));
-        assert_eq!(negotiate(&headers(&[("openstack-api-version", "compute Latest")])), Negotiation::Malformed("Latest".into()));
+        assert_eq!(
+            negotiate(&headers(&[("openstack-api-version", "compute latest")])),
+            ok(104)
+        );
+        assert_eq!(
+            negotiate(&headers(&[("openstack-api-version", "compute Latest")])),
+            Negotiation::Malformed("Latest".into())
+        );
     }
 
     #[test]
     fn legacy_header_rules() {
-        assert_eq!(negotiate(&headers(&[("x-openstack-nova-api-version", "2.58")])), ok(58));
-        assert_eq!(negotiate(&headers(&[("x-openstack-nova-api-version", "2.3, 2.8")])), ok(8));
-        assert_eq!(negotiate(&headers(&[("x-openstack-nova-api-version", "")])), Negotiation::Malformed("".into()));
         assert_eq!(
-            negotiate(&headers(&[("openstack-api-version", "compute 2.58"), ("x-openstack-nova-api-version", "2.1")])),
+            negotiate(&headers(&[("x-openstack-nova-api-version", "2.58")])),
+            ok(58)
+        );
+        assert_eq!(
+            negotiate(&headers(&[("x-openstack-nova-api-version", "2.3, 2.8")])),
+            ok(8)
+        );
+        assert_eq!(
+            negotiate(&headers(&[("x-openstack-nova-api-version", "")])),
+            Negotiation::Malformed("".into())
+        );
+        assert_eq!(
+            negotiate(&headers(&[
+                ("openstack-api-version", "compute 2.58"),
+                ("x-openstack-nova-api-version", "2.1")
+            ])),
             ok(58)
         );
     }
@@ -130,8 +186,13 @@ mod tests {
         assert_eq!(parse("2.105"), Negotiation::Unsupported("2.105".into()));
         assert_eq!(parse("2.0"), Negotiation::Unsupported("2.0".into()));
         assert_eq!(parse("3.0"), Negotiation::Unsupported("3.0".into()));
-        assert_eq!(parse("2.99999999999999999999"), Negotiation::Unsupported("2.99999999999999999999".into()));
-        for bad in ["abc", "2", "2.", ".1", "02.1", "2.01", "2.1.1", "-2.1", "2.1 "] {
+        assert_eq!(
+            parse("2.99999999999999999999"),
+            Negotiation::Unsupported("2.99999999999999999999".into())
+        );
+        for bad in [
+            "abc", "2", "2.", ".1", "02.1", "2.01", "2.1.1", "-2.1", "2.1 ",
+        ] {
             assert_eq!(parse(bad), Negotiation::Malformed(bad.into()), "{bad}");
         }
     }

@@ -20,7 +20,10 @@ pub struct GroupCommit {
 
 impl GroupCommit {
     pub fn new() -> Self {
-        GroupCommit { state: Mutex::new(State::default()), wake: Condvar::new() }
+        GroupCommit {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+        }
     }
 
     /// Returns once everything applied before the call is durable. One caller at a time runs

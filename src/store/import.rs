@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use sled::Transactional;
 use uuid::Uuid;
 
-use super::keys::{ActionKey, action_key, action_key_ceil, action_key_floor, event_key, request_key};
+use super::keys::{
+    ActionKey, action_key, action_key_ceil, action_key_floor, event_key, request_key,
+};
 use super::{Result, Store, StoreError, decode, encode, widen_lag};
 use crate::model::{Action, Event, ServerHistory};
 
@@ -46,8 +48,12 @@ impl Store {
     /// lines is done (the CLI and the HTTP endpoint do so before reporting success).
     pub fn import_server(&self, history: &ServerHistory) -> Result<ImportCounts> {
         let id = &history.uuid;
-        self.servers.insert(id.as_bytes(), encode(&history.server))?;
-        let mut counts = ImportCounts { servers: 1, ..ImportCounts::default() };
+        self.servers
+            .insert(id.as_bytes(), encode(&history.server))?;
+        let mut counts = ImportCounts {
+            servers: 1,
+            ..ImportCounts::default()
+        };
         let mut claimed = HashSet::new();
         let mut batch = Vec::with_capacity(BATCH_ACTIONS);
         for (action, events) in &history.actions {
@@ -57,7 +63,11 @@ impl Store {
                     counts.unchanged += 1;
                     continue;
                 }
-                let stale = self.events.scan_prefix(key).keys().map(|k| k.map(|k| k.to_vec()));
+                let stale = self
+                    .events
+                    .scan_prefix(key)
+                    .keys()
+                    .map(|k| k.map(|k| k.to_vec()));
                 batch.push(Planned {
                     key: *key,
                     action,
@@ -66,7 +76,12 @@ impl Store {
                 });
             } else {
                 let key = action_key(id, action.start_time, self.db.generate_id()?);
-                batch.push(Planned { key, action, events, stale_events: Vec::new() });
+                batch.push(Planned {
+                    key,
+                    action,
+                    events,
+                    stale_events: Vec::new(),
+                });
             }
             counts.actions += 1;
             counts.events += events.len() as u64;
@@ -91,7 +106,10 @@ impl Store {
         let high = action_key_ceil(server, action.start_time);
         for item in self.actions.range(low..=high) {
             let (key, bytes) = item?;
-            let key: ActionKey = key.as_ref().try_into().map_err(|_| StoreError::Corrupt("action key".into()))?;
+            let key: ActionKey = key
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("action key".into()))?;
             let stored: Action = decode(&bytes)?;
             if stored.request_id == action.request_id && claimed.insert(key) {
                 let events = self
@@ -115,17 +133,24 @@ impl Store {
             let keys = planned
                 .events
                 .iter()
-                .map(|_| self.db.generate_id().map(|seq| event_key(&planned.key, seq)))
+                .map(|_| {
+                    self.db
+                        .generate_id()
+                        .map(|seq| event_key(&planned.key, seq))
+                })
                 .collect::<sled::Result<Vec<_>>>()?;
             event_keys.push(keys);
         }
-        (&self.actions, &self.by_request, &self.events, &self.lag).transaction(
-            |(actions, by_request, events, lag)| {
+        (&self.actions, &self.by_request, &self.events, &self.lag)
+            .transaction(|(actions, by_request, events, lag)| {
                 for (planned, new_keys) in batch.iter().zip(&event_keys) {
                     actions.insert(&planned.key, encode(planned.action))?;
                     let rkey = request_key(server, &planned.action.request_id);
                     let newest = by_request.get(&rkey)?;
-                    if newest.as_ref().is_none_or(|n| n.as_ref() < planned.key.as_slice()) {
+                    if newest
+                        .as_ref()
+                        .is_none_or(|n| n.as_ref() < planned.key.as_slice())
+                    {
                         by_request.insert(rkey, &planned.key)?;
                     }
                     for stale in &planned.stale_events {
@@ -135,12 +160,15 @@ impl Store {
                         events.insert(&key[..], encode(event))?;
                     }
                     if let Some(updated) = planned.action.updated_at {
-                        widen_lag(lag, server, updated.saturating_sub(planned.action.start_time))?;
+                        widen_lag(
+                            lag,
+                            server,
+                            updated.saturating_sub(planned.action.start_time),
+                        )?;
                     }
                 }
                 Ok(())
-            },
-        )
-        .map_err(StoreError::from)
+            })
+            .map_err(StoreError::from)
     }
 }

@@ -42,7 +42,10 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::ServerNotFound(id) => write!(f, "Instance {id} could not be found."),
             StoreError::ActionNotFound { server, request_id } => {
-                write!(f, "Action for request_id {request_id} on instance {server} not found")
+                write!(
+                    f,
+                    "Action for request_id {request_id} on instance {server} not found"
+                )
             }
             StoreError::EventNotFound { event, request_id } => {
                 write!(f, "Event {event} not found for action id {request_id}")
@@ -95,7 +98,9 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
                 .map(|(record, _)| record)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))
         }
-        Some((version, _)) => Err(StoreError::Corrupt(format!("unknown record format {version}"))),
+        Some((version, _)) => Err(StoreError::Corrupt(format!(
+            "unknown record format {version}"
+        ))),
         None => Err(StoreError::Corrupt("empty record".into())),
     }
 }
@@ -211,7 +216,10 @@ pub struct Store {
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
-        let open_err = |reason: String| StoreError::Open { path: dir.to_path_buf(), reason };
+        let open_err = |reason: String| StoreError::Open {
+            path: dir.to_path_buf(),
+            reason,
+        };
         std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
         remove_half_written_snapshots(dir).map_err(|e| open_err(e.to_string()))?;
         let db = sled::Config::new()
@@ -248,7 +256,9 @@ impl Store {
 
     /// Blocks until every write applied so far is on disk.
     pub fn durable(&self) -> Result<()> {
-        self.commit.sync(&self.db, &self.data_file).map_err(StoreError::Io)
+        self.commit
+            .sync(&self.db, &self.data_file)
+            .map_err(StoreError::Io)
     }
 
     pub fn size_on_disk(&self) -> Result<u64> {
@@ -258,23 +268,36 @@ impl Store {
     // ----- reads -----
 
     pub fn server(&self, id: &Uuid) -> Result<Option<Server>> {
-        self.servers.get(id.as_bytes())?.map(|b| decode(&b)).transpose()
+        self.servers
+            .get(id.as_bytes())?
+            .map(|b| decode(&b))
+            .transpose()
     }
 
     /// The newest action of `server` with this request id.
-    pub fn find_action(&self, server: &Uuid, request_id: &str) -> Result<Option<(ActionKey, Action)>> {
+    pub fn find_action(
+        &self,
+        server: &Uuid,
+        request_id: &str,
+    ) -> Result<Option<(ActionKey, Action)>> {
         let Some(key) = self.by_request.get(request_key(server, request_id))? else {
             return Ok(None);
         };
-        let key = keys::as_action_key(&key).ok_or_else(|| StoreError::Corrupt("index entry".into()))?;
+        let key =
+            keys::as_action_key(&key).ok_or_else(|| StoreError::Corrupt("index entry".into()))?;
         match self.actions.get(key)? {
             Some(bytes) => Ok(Some((key, decode(&bytes)?))),
-            None => Err(StoreError::Corrupt(format!("index names a missing action of {server}"))),
+            None => Err(StoreError::Corrupt(format!(
+                "index names a missing action of {server}"
+            ))),
         }
     }
 
     /// An action's events, newest first.
-    pub fn events_newest_first(&self, action: &ActionKey) -> impl Iterator<Item = Result<Event>> + '_ {
+    pub fn events_newest_first(
+        &self,
+        action: &ActionKey,
+    ) -> impl Iterator<Item = Result<Event>> + '_ {
         self.events
             .scan_prefix(action)
             .rev()
@@ -310,7 +333,10 @@ impl Store {
             _ => ceiling < low,
         };
         let (since, before) = (filter.since, filter.before);
-        let range = (!empty).then(|| self.actions.range::<ActionKey, _>((Bound::Included(low), high)));
+        let range = (!empty).then(|| {
+            self.actions
+                .range::<ActionKey, _>((Bound::Included(low), high))
+        });
         Ok(range.into_iter().flatten().rev().filter_map(move |item| {
             let (key, bytes) = match item {
                 Ok(kv) => kv,
@@ -339,28 +365,35 @@ impl Store {
 
     /// A server's actions oldest first, each with its events oldest first.
     pub fn history(&self, server: &Uuid) -> impl Iterator<Item = Result<ActionWithEvents>> + '_ {
-        self.actions.scan_prefix(server.as_bytes()).map(move |item| {
-            let (key, bytes) = item?;
-            let action: Action = decode(&bytes)?;
-            let events = self
-                .events
-                .scan_prefix(&key)
-                .map(|e| decode(&e?.1))
-                .collect::<Result<Vec<Event>>>()?;
-            Ok((action, events))
-        })
+        self.actions
+            .scan_prefix(server.as_bytes())
+            .map(move |item| {
+                let (key, bytes) = item?;
+                let action: Action = decode(&bytes)?;
+                let events = self
+                    .events
+                    .scan_prefix(&key)
+                    .map(|e| decode(&e?.1))
+                    .collect::<Result<Vec<Event>>>()?;
+                Ok((action, events))
+            })
     }
 
     // ----- writes: each is one transaction, acknowledged only once durable -----
 
     pub fn upsert_server(&self, id: &Uuid, fields: ServerFields) -> Result<Written<Server>> {
         let written = self.servers.transaction(|servers| {
-            let old: Option<Server> = servers.get(id.as_bytes())?.map(|b| tx_decode(&b)).transpose()?;
+            let old: Option<Server> = servers
+                .get(id.as_bytes())?
+                .map(|b| tx_decode(&b))
+                .transpose()?;
             let server = Server {
                 project_id: fields.project_id.clone(),
                 user_id: fields.user_id.clone(),
                 host: fields.host.clone(),
-                created_at: fields.created_at.or(old.as_ref().and_then(|o| o.created_at)),
+                created_at: fields
+                    .created_at
+                    .or(old.as_ref().and_then(|o| o.created_at)),
                 deleted: old.as_ref().is_some_and(|o| o.deleted),
                 deleted_at: old.as_ref().and_then(|o| o.deleted_at),
             };
@@ -368,7 +401,10 @@ impl Store {
             if changed {
                 servers.insert(id.as_bytes(), encode(&server))?;
             }
-            Ok(Written { record: server, changed })
+            Ok(Written {
+                record: server,
+                changed,
+            })
         })?;
         self.ack(written)
     }
@@ -380,12 +416,18 @@ impl Store {
             };
             let mut server: Server = tx_decode(&bytes)?;
             if server.deleted {
-                return Ok(Written { record: server, changed: false });
+                return Ok(Written {
+                    record: server,
+                    changed: false,
+                });
             }
             server.deleted = true;
             server.deleted_at = Some(at);
             servers.insert(id.as_bytes(), encode(&server))?;
-            Ok(Written { record: server, changed: true })
+            Ok(Written {
+                record: server,
+                changed: true,
+            })
         })?;
         self.ack(written)
     }
@@ -418,11 +460,19 @@ impl Store {
         Ok((existed || actions > 0).then_some(actions))
     }
 
-    fn tree_keys<'a>(&self, tree: &'a Tree, prefix: &[u8]) -> impl Iterator<Item = sled::Result<IVec>> + 'a {
+    fn tree_keys<'a>(
+        &self,
+        tree: &'a Tree,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = sled::Result<IVec>> + 'a {
         tree.scan_prefix(prefix).keys()
     }
 
-    pub fn start_action(&self, server: &Uuid, start: ActionStart) -> Result<Written<ActionWithEvents>> {
+    pub fn start_action(
+        &self,
+        server: &Uuid,
+        start: ActionStart,
+    ) -> Result<Written<ActionWithEvents>> {
         let seq = self.db.generate_id()?;
         let key = action_key(server, start.start_time, seq);
         let rkey = request_key(server, &start.request_id);
@@ -435,7 +485,10 @@ impl Store {
                 if let Some(existing_key) = &newest {
                     let existing: Action = tx_get(actions, existing_key)?;
                     if is_retry_of(&existing, &start) {
-                        return Ok(Written { record: existing, changed: false });
+                        return Ok(Written {
+                            record: existing,
+                            changed: false,
+                        });
                     }
                 }
                 let action = Action {
@@ -454,10 +507,19 @@ impl Store {
                     by_request.insert(rkey.as_slice(), &key)?;
                 }
                 widen_lag(lag, server, 0)?;
-                Ok(Written { record: action, changed: true })
+                Ok(Written {
+                    record: action,
+                    changed: true,
+                })
             },
         )?;
-        let key = if written.changed { key } else { self.find_action(server, &start.request_id)?.map(|f| f.0).unwrap_or(key) };
+        let key = if written.changed {
+            key
+        } else {
+            self.find_action(server, &start.request_id)?
+                .map(|f| f.0)
+                .unwrap_or(key)
+        };
         let written = self.ack(written)?;
         self.with_events(key, written)
     }
@@ -472,30 +534,54 @@ impl Store {
         let key = self.action_key_for(server, request_id, false)?;
         let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
             let mut action: Action = tx_get(actions, &key)?;
-            if action.finish_time.is_some() && (!time_given || action.finish_time == Some(finish_time)) {
-                return Ok(Written { record: action, changed: false });
+            if action.finish_time.is_some()
+                && (!time_given || action.finish_time == Some(finish_time))
+            {
+                return Ok(Written {
+                    record: action,
+                    changed: false,
+                });
             }
             action.finish_time = Some(finish_time);
             action.updated_at = Some(finish_time);
             actions.insert(&key, encode(&action))?;
             widen_lag(lag, server, finish_time.saturating_sub(action.start_time))?;
-            Ok(Written { record: action, changed: true })
+            Ok(Written {
+                record: action,
+                changed: true,
+            })
         })?;
         let written = self.ack(written)?;
         self.with_events(key, written)
     }
 
-    pub fn start_event(&self, server: &Uuid, start: EventStart) -> Result<Written<ActionWithEvents>> {
+    pub fn start_event(
+        &self,
+        server: &Uuid,
+        start: EventStart,
+    ) -> Result<Written<ActionWithEvents>> {
         let key = self.action_key_for(server, &start.request_id, start.fallback_to_last_action)?;
-        let bump = self.find_action(server, &start.request_id)?.is_some_and(|(k, _)| k == key);
+        let bump = self
+            .find_action(server, &start.request_id)?
+            .is_some_and(|(k, _)| k == key);
         let retry = self.events_of(&key)?.into_iter().any(|(_, e)| {
             e.event == start.event
                 && e.host == start.host
-                && if start.time_given { e.start_time == Some(start.start_time) } else { e.finish_time.is_none() }
+                && if start.time_given {
+                    e.start_time == Some(start.start_time)
+                } else {
+                    e.finish_time.is_none()
+                }
         });
         if retry {
             let action = self.action_at(&key)?;
-            return self.with_events(key, Written { record: action, changed: false });
+            return self.with_events(
+                key,
+                Written {
+                    record: action,
+                    changed: false,
+                },
+            );
         }
         let event = Event {
             event: start.event.clone(),
@@ -508,23 +594,38 @@ impl Store {
             created_at: None,
         };
         let ekey = event_key(&key, self.db.generate_id()?);
-        let written = (&self.actions, &self.events, &self.lag).transaction(|(actions, events, lag)| {
-            let mut action: Action = tx_get(actions, &key)?;
-            events.insert(&ekey[..], encode(&event))?;
-            if bump {
-                action.updated_at = Some(start.start_time);
-                actions.insert(&key, encode(&action))?;
-                widen_lag(lag, server, start.start_time.saturating_sub(action.start_time))?;
-            }
-            Ok(Written { record: action, changed: true })
-        })?;
+        let written =
+            (&self.actions, &self.events, &self.lag).transaction(|(actions, events, lag)| {
+                let mut action: Action = tx_get(actions, &key)?;
+                events.insert(&ekey[..], encode(&event))?;
+                if bump {
+                    action.updated_at = Some(start.start_time);
+                    actions.insert(&key, encode(&action))?;
+                    widen_lag(
+                        lag,
+                        server,
+                        start.start_time.saturating_sub(action.start_time),
+                    )?;
+                }
+                Ok(Written {
+                    record: action,
+                    changed: true,
+                })
+            })?;
         let written = self.ack(written)?;
         self.with_events(key, written)
     }
 
-    pub fn finish_event(&self, server: &Uuid, finish: EventFinish) -> Result<Written<ActionWithEvents>> {
-        let key = self.action_key_for(server, &finish.request_id, finish.fallback_to_last_action)?;
-        let bump = self.find_action(server, &finish.request_id)?.is_some_and(|(k, _)| k == key);
+    pub fn finish_event(
+        &self,
+        server: &Uuid,
+        finish: EventFinish,
+    ) -> Result<Written<ActionWithEvents>> {
+        let key =
+            self.action_key_for(server, &finish.request_id, finish.fallback_to_last_action)?;
+        let bump = self
+            .find_action(server, &finish.request_id)?
+            .is_some_and(|(k, _)| k == key);
         let (ekey, _) = self
             .events_of(&key)?
             .into_iter()
@@ -533,31 +634,42 @@ impl Store {
                 event: finish.event.clone(),
                 request_id: finish.request_id.clone(),
             })?;
-        let written = (&self.actions, &self.events, &self.lag).transaction(|(actions, events, lag)| {
-            let mut action: Action = tx_get(actions, &key)?;
-            let mut event: Event = tx_get(events, &ekey)?;
-            let same = event.result.as_deref() == Some(finish.result.as_str())
-                && event.traceback == finish.traceback
-                && event.details == finish.details
-                && (!finish.time_given || event.finish_time == Some(finish.finish_time));
-            if same && event.finish_time.is_some() {
-                return Ok(Written { record: action, changed: false });
-            }
-            event.finish_time = Some(finish.finish_time);
-            event.result = Some(finish.result.clone());
-            event.traceback = finish.traceback.clone();
-            event.details = finish.details.clone();
-            events.insert(&ekey[..], encode(&event))?;
-            if finish.result.eq_ignore_ascii_case("error") {
-                action.message = Some("Error".to_string());
-            }
-            if bump {
-                action.updated_at = Some(finish.finish_time);
-                widen_lag(lag, server, finish.finish_time.saturating_sub(action.start_time))?;
-            }
-            actions.insert(&key, encode(&action))?;
-            Ok(Written { record: action, changed: true })
-        })?;
+        let written =
+            (&self.actions, &self.events, &self.lag).transaction(|(actions, events, lag)| {
+                let mut action: Action = tx_get(actions, &key)?;
+                let mut event: Event = tx_get(events, &ekey)?;
+                let same = event.result.as_deref() == Some(finish.result.as_str())
+                    && event.traceback == finish.traceback
+                    && event.details == finish.details
+                    && (!finish.time_given || event.finish_time == Some(finish.finish_time));
+                if same && event.finish_time.is_some() {
+                    return Ok(Written {
+                        record: action,
+                        changed: false,
+                    });
+                }
+                event.finish_time = Some(finish.finish_time);
+                event.result = Some(finish.result.clone());
+                event.traceback = finish.traceback.clone();
+                event.details = finish.details.clone();
+                events.insert(&ekey[..], encode(&event))?;
+                if finish.result.eq_ignore_ascii_case("error") {
+                    action.message = Some("Error".to_string());
+                }
+                if bump {
+                    action.updated_at = Some(finish.finish_time);
+                    widen_lag(
+                        lag,
+                        server,
+                        finish.finish_time.saturating_sub(action.start_time),
+                    )?;
+                }
+                actions.insert(&key, encode(&action))?;
+                Ok(Written {
+                    record: action,
+                    changed: true,
+                })
+            })?;
         let written = self.ack(written)?;
         self.with_events(key, written)
     }
@@ -571,9 +683,16 @@ impl Store {
         Ok(written)
     }
 
-    fn with_events(&self, key: ActionKey, written: Written<Action>) -> Result<Written<ActionWithEvents>> {
+    fn with_events(
+        &self,
+        key: ActionKey,
+        written: Written<Action>,
+    ) -> Result<Written<ActionWithEvents>> {
         let events = self.events_of(&key)?.into_iter().map(|(_, e)| e).collect();
-        Ok(Written { record: (written.record, events), changed: written.changed })
+        Ok(Written {
+            record: (written.record, events),
+            changed: written.changed,
+        })
     }
 
     fn action_at(&self, key: &ActionKey) -> Result<Action> {
@@ -589,7 +708,10 @@ impl Store {
             .scan_prefix(key)
             .map(|item| {
                 let (k, v) = item?;
-                let k = k.as_ref().try_into().map_err(|_| StoreError::Corrupt("event key".into()))?;
+                let k = k
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("event key".into()))?;
                 Ok((k, decode(&v)?))
             })
             .collect()
@@ -602,18 +724,32 @@ impl Store {
         if let Some((key, _)) = self.find_action(server, request_id)? {
             return Ok(key);
         }
-        let not_found = || StoreError::ActionNotFound { server: *server, request_id: request_id.to_string() };
+        let not_found = || StoreError::ActionNotFound {
+            server: *server,
+            request_id: request_id.to_string(),
+        };
         if !fallback {
             return Err(not_found());
         }
-        match self.actions.scan_prefix(server.as_bytes()).keys().next_back() {
-            Some(key) => keys::as_action_key(&key?).ok_or_else(|| StoreError::Corrupt("action key".into())),
+        match self
+            .actions
+            .scan_prefix(server.as_bytes())
+            .keys()
+            .next_back()
+        {
+            Some(key) => {
+                keys::as_action_key(&key?).ok_or_else(|| StoreError::Corrupt("action key".into()))
+            }
             None => Err(not_found()),
         }
     }
 }
 
-fn updated_within(updated_at: Option<Micros>, since: Option<Micros>, before: Option<Micros>) -> bool {
+fn updated_within(
+    updated_at: Option<Micros>,
+    since: Option<Micros>,
+    before: Option<Micros>,
+) -> bool {
     if since.is_none() && before.is_none() {
         return true;
     }
@@ -637,9 +773,16 @@ fn tx_get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult
     }
 }
 
-fn widen_lag(tree: &TransactionalTree, server: &Uuid, lag: i64) -> Result<(), UnabortableTransactionError> {
+fn widen_lag(
+    tree: &TransactionalTree,
+    server: &Uuid,
+    lag: i64,
+) -> Result<(), UnabortableTransactionError> {
     let old = Lag::decode(tree.get(server.as_bytes())?);
-    let new = Lag { max: old.max.max(lag), min: old.min.min(lag) };
+    let new = Lag {
+        max: old.max.max(lag),
+        min: old.min.min(lag),
+    };
     if new != old {
         tree.insert(server.as_bytes(), &new.encode())?;
     }
@@ -655,7 +798,10 @@ fn remove_half_written_snapshots(dir: &Path) -> std::io::Result<()> {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.starts_with("snap.") && name.ends_with(".generating") {
-            log::warn!("removing half-written sled snapshot {} left by an interrupted start", entry.path().display());
+            log::warn!(
+                "removing half-written sled snapshot {} left by an interrupted start",
+                entry.path().display()
+            );
             std::fs::remove_file(entry.path())?;
         }
     }
