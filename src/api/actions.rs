@@ -1,11 +1,14 @@
 //! `GET .../servers/{id}/os-instance-actions[/{request_id}]`: Nova's list and show.
 
+use std::sync::Arc;
+
 use sha2::{Digest, Sha224};
 use uuid::Uuid;
 
 use super::Call;
 use super::query;
 use super::reply::Reply;
+use super::stream::ActionStream;
 use super::version::Version;
 use crate::auth::Context;
 use crate::input::server_uuid;
@@ -84,7 +87,7 @@ pub fn list(r: &Request<'_>) -> Outcome {
     let (id, server) = r.server()?;
     r.authorize(Rule::List, &server)?;
     let Some(query) = query else {
-        return Ok(list_all(r, &id));
+        return list_all(r, &id);
     };
     if let (Some(since), Some(before)) = (query.since, query.before) {
         if since > before {
@@ -146,43 +149,18 @@ pub fn list(r: &Request<'_>) -> Outcome {
     Ok(Reply::json(200, r.content_type(), body))
 }
 
-/// Below 2.58 there is no paging: every action of the server, newest first.
-fn list_all(r: &Request<'_>, id: &Uuid) -> Reply {
-    let store = &r.call.state.store;
-    let instance = id.hyphenated().to_string();
-    let mut body = Vec::with_capacity(4096);
-    let mut outer = Obj::begin(&mut body);
-    let items = outer.key("instanceActions");
-    items.push(b'[');
-    let mut failed = None;
-    match store.actions_newest_first(id, &ActionFilter::default()) {
-        Ok(iter) => {
-            for (i, item) in iter.enumerate() {
-                match item {
-                    Ok((_, action)) => {
-                        if i > 0 {
-                            items.extend_from_slice(b", ");
-                        }
-                        write_action(items, &instance, &action, r.version, |_| ());
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-        }
-        Err(e) => failed = Some(e),
-    }
-    items.push(b']');
-    outer.end();
-    match failed {
-        None => Reply::json(200, r.content_type(), body),
-        Some(e) => {
-            log::error!("{} listing actions of {id} failed: {e}", r.call.request_id);
-            r.call.fault(500, "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.\n<class 'nova.exception.InternalError'>")
-        }
-    }
+/// Below 2.58 there is no paging: every action of the server, newest first, streamed when long.
+fn list_all(r: &Request<'_>, id: &Uuid) -> Outcome {
+    let store = Arc::clone(&r.call.state.store);
+    let mut stream = ActionStream::new(store, *id, r.version);
+    let mut first = Vec::with_capacity(8192);
+    stream.fill(&mut first)?;
+    let reply = Reply::json(200, r.content_type(), first);
+    Ok(if stream.is_done() {
+        reply
+    } else {
+        reply.streaming(stream)
+    })
 }
 
 pub fn show(r: &Request<'_>, request_id: &str) -> Outcome {

@@ -104,7 +104,10 @@ pub fn v2(call: &Call<'_>) -> HttpResponse {
     if !only_get(call) {
         return call.route_miss();
     }
-    Reply::json(200, JSON, detail(&V20, &call.host_url())).finish()
+    // Nova's /v2 pipeline has the request-id middleware, its / pipeline does not.
+    Reply::json(200, JSON, detail(&V20, &call.host_url()))
+        .request_id(&call.request_id)
+        .finish()
 }
 
 /// Microversion-aware like the API under it: version headers, and 400/406 for bad versions.
@@ -133,7 +136,8 @@ pub fn v21(call: &Call<'_>) -> HttpResponse {
 /// 300 Multiple Choices: where the unknown path would be under each API version.
 pub fn choices(call: &Call<'_>, path: &str) -> HttpResponse {
     let host = call.host_url();
-    let rest = path.trim_start_matches('/');
+    // Nova's url_join strips slashes from both ends of each part.
+    let rest = path.trim_matches('/');
     let choice = |doc: &Doc| {
         format!(
             r#"{{"id": "{}", "status": "{}", "links": [{}], "media-types": {}}}"#,

@@ -8,6 +8,7 @@ mod docs;
 mod ingest;
 mod query;
 mod reply;
+mod stream;
 pub mod version;
 
 use std::sync::Arc;

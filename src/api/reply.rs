@@ -25,6 +25,8 @@ pub struct Reply {
     status: StatusCode,
     content_type: Option<String>,
     body: Vec<u8>,
+    /// The rest of the body, after `body`, for answers too long to buffer.
+    rest: Option<super::stream::ActionStream>,
     version: Option<VersionHeaders>,
     request_id: Option<String>,
     extra: Vec<(&'static str, String)>,
@@ -36,6 +38,7 @@ impl Reply {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             content_type: content_type.map(str::to_string),
             body,
+            rest: None,
             version: None,
             request_id: None,
             extra: Vec::new(),
@@ -44,6 +47,11 @@ impl Reply {
 
     pub fn json(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
         Reply::new(status, Some(content_type), body)
+    }
+
+    pub fn streaming(mut self, rest: super::stream::ActionStream) -> Reply {
+        self.rest = Some(rest);
+        self
     }
 
     pub fn versioned(mut self, v: impl Into<VersionHeaders>) -> Reply {
@@ -84,7 +92,13 @@ impl Reply {
         for (name, value) in self.extra {
             builder.append_header((name, value));
         }
-        builder.body(self.body)
+        match self.rest {
+            None => builder.body(self.body),
+            Some(rest) => {
+                let head = Some(actix_web::web::Bytes::from(self.body));
+                builder.streaming(Chain { head, rest })
+            }
+        }
     }
 }
 
@@ -147,5 +161,25 @@ pub fn route_miss(accept: Option<&str>) -> Reply {
             Some("text/plain; charset=UTF-8"),
             b"404 Not Found\n\nThe resource could not be found.\n\n   ".to_vec(),
         ),
+    }
+}
+
+/// The buffered start of a body followed by the stream of the rest.
+struct Chain {
+    head: Option<actix_web::web::Bytes>,
+    rest: super::stream::ActionStream,
+}
+
+impl futures_core::Stream for Chain {
+    type Item = Result<actix_web::web::Bytes, actix_web::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if let Some(head) = self.head.take() {
+            return std::task::Poll::Ready(Some(Ok(head)));
+        }
+        std::pin::Pin::new(&mut self.rest).poll_next(cx)
     }
 }

@@ -807,3 +807,194 @@ fn remove_half_written_snapshots(dir: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = Option<String>> {
+        proptest::option::of(".{0,20}")
+    }
+
+    fn action() -> impl Strategy<Value = Action> {
+        (
+            ".{1,20}",
+            ".{1,20}",
+            text(),
+            text(),
+            any::<i64>(),
+            any::<Option<i64>>(),
+            any::<Option<i64>>(),
+            text(),
+        )
+            .prop_map(
+                |(
+                    request_id,
+                    action,
+                    user_id,
+                    project_id,
+                    start_time,
+                    finish_time,
+                    updated_at,
+                    message,
+                )| Action {
+                    request_id,
+                    action,
+                    user_id,
+                    project_id,
+                    start_time,
+                    finish_time,
+                    updated_at,
+                    message,
+                    created_at: finish_time,
+                },
+            )
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        (
+            ".{1,20}",
+            any::<Option<i64>>(),
+            any::<Option<i64>>(),
+            text(),
+            text(),
+            text(),
+            text(),
+        )
+            .prop_map(
+                |(event, start_time, finish_time, result, traceback, host, details)| Event {
+                    event,
+                    start_time,
+                    finish_time,
+                    result,
+                    traceback,
+                    host,
+                    details,
+                    created_at: None,
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn records_round_trip(a in action(), e in event()) {
+            prop_assert_eq!(decode::<Action>(&encode(&a)).unwrap(), a);
+            prop_assert_eq!(decode::<Event>(&encode(&e)).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn records_carry_their_format_version() {
+        let server = Server {
+            project_id: "p".into(),
+            user_id: None,
+            host: None,
+            created_at: None,
+            deleted: true,
+            deleted_at: Some(5),
+        };
+        let bytes = encode(&server);
+        assert_eq!(bytes[0], RECORD_FORMAT);
+        assert_eq!(decode::<Server>(&bytes).unwrap(), server);
+        let mut future = bytes.clone();
+        future[0] = RECORD_FORMAT + 1;
+        assert!(matches!(
+            decode::<Server>(&future),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(decode::<Server>(&[]), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn half_written_snapshots_are_removed_before_open() {
+        let dir = std::env::temp_dir().join(format!("nova-actions-unit-{}", Uuid::new_v4()));
+        {
+            let store = Store::open(&dir).unwrap();
+            store
+                .upsert_server(
+                    &Uuid::from_u128(1),
+                    ServerFields {
+                        project_id: "p".into(),
+                        user_id: None,
+                        host: None,
+                        created_at: None,
+                    },
+                )
+                .unwrap();
+        }
+        std::fs::write(dir.join("snap.0000000000001234.generating"), b"half").unwrap();
+        let store = Store::open(&dir).unwrap();
+        assert!(!dir.join("snap.0000000000001234.generating").exists());
+        assert_eq!(
+            store
+                .server(&Uuid::from_u128(1))
+                .unwrap()
+                .unwrap()
+                .project_id,
+            "p"
+        );
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn temp_store() -> (Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("nova-actions-unit-{}", Uuid::new_v4()));
+        (Store::open(&dir).unwrap(), dir)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// The bounded range scan returns exactly what filtering the whole history would.
+        #[test]
+        fn filtered_scans_match_a_full_filter(
+            rows in proptest::collection::vec((0i64..40, proptest::option::of(-10i64..30)), 0..40),
+            marker in proptest::option::of(0usize..40),
+            since in proptest::option::of(0i64..60),
+            before in proptest::option::of(0i64..60),
+        ) {
+            let (store, dir) = temp_store();
+            let server = Uuid::from_u128(42);
+            let history = crate::model::ServerHistory {
+                uuid: server,
+                server: Server { project_id: "p".into(), user_id: None, host: None, created_at: None, deleted: false, deleted_at: None },
+                actions: rows.iter().enumerate().map(|(i, (start, lag))| (Action {
+                    request_id: format!("req-{i}"),
+                    action: "a".into(),
+                    user_id: None,
+                    project_id: None,
+                    start_time: *start,
+                    finish_time: None,
+                    updated_at: lag.map(|l| start + l),
+                    message: None,
+                    created_at: None,
+                }, Vec::new())).collect(),
+            };
+            store.import_server(&history).unwrap();
+            // The model: recording order breaks start-time ties, newest first.
+            let mut model: Vec<(i64, usize, Option<i64>)> =
+                rows.iter().enumerate().map(|(i, (s, l))| (*s, i, l.map(|l| s + l))).collect();
+            model.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+            let marker = marker.filter(|m| *m < rows.len());
+            if let Some(m) = marker {
+                let pos = model.iter().position(|r| r.1 == m).unwrap();
+                model.drain(..=pos);
+            }
+            model.retain(|r| {
+                (since.is_none() && before.is_none())
+                    || r.2.is_some_and(|u| since.is_none_or(|s| u >= s) && before.is_none_or(|b| u <= b))
+            });
+            let expected: Vec<String> = model.iter().map(|r| format!("req-{}", r.1)).collect();
+            let older_than = marker.map(|m| store.find_action(&server, &format!("req-{m}")).unwrap().unwrap().0);
+            let got: Vec<String> = store
+                .actions_newest_first(&server, &ActionFilter { older_than, since, before })
+                .unwrap()
+                .map(|r| r.unwrap().1.request_id)
+                .collect();
+            drop(store);
+            std::fs::remove_dir_all(&dir).unwrap();
+            prop_assert_eq!(got, expected);
+        }
+    }
+}

@@ -399,3 +399,34 @@ fn ties_in_start_time_list_the_later_recorded_first() {
     let unpause = ids.iter().position(|i| i.ends_with("08")).unwrap();
     assert!(unpause < pause);
 }
+
+/// A history longer than one chunk: streamed below 2.58, every action once, newest first.
+#[test]
+fn long_unpaged_lists_stream_every_action_in_order() {
+    let s = TestServer::start();
+    let actions: Vec<String> = (0..1234)
+        .map(|i| {
+            format!(
+                r#"{{"request_id":"req-{i:05}","action":"reboot","user_id":"u","project_id":"p","start_time":"2020-01-01T00:{:02}:{:02}.{:06}"}}"#,
+                i / 3600 % 60,
+                i / 60 % 60,
+                i % 60
+            )
+        })
+        .collect();
+    let line = format!(
+        r#"{{"uuid":"f1000000-0000-4000-8000-000000000001","project_id":"p","actions":[{}]}}"#,
+        actions.join(",")
+    );
+    assert_eq!(s.import(line.as_bytes()).status, 200);
+    let r = s.get(
+        "/v2.1/servers/f1000000-0000-4000-8000-000000000001/os-instance-actions",
+        ADMIN,
+        "2.57",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Transfer-Encoding"), Some("chunked"));
+    let ids = request_ids(&r.json());
+    let expected: Vec<String> = (0..1234).rev().map(|i| format!("req-{i:05}")).collect();
+    assert_eq!(ids, expected);
+}
