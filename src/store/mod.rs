@@ -975,7 +975,7 @@ mod tests {
             // The model: recording order breaks start-time ties, newest first.
             let mut model: Vec<(i64, usize, Option<i64>)> =
                 rows.iter().enumerate().map(|(i, (s, l))| (*s, i, l.map(|l| s + l))).collect();
-            model.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+            model.sort_by_key(|r| std::cmp::Reverse((r.0, r.1)));
             let marker = marker.filter(|m| *m < rows.len());
             if let Some(m) = marker {
                 let pos = model.iter().position(|r| r.1 == m).unwrap();
