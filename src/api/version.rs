@@ -196,4 +196,40 @@ mod tests {
             assert_eq!(parse(bad), Negotiation::Malformed(bad.into()), "{bad}");
         }
     }
+
+    mod prop {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn every_minor_in_range_is_accepted(minor in MIN_MINOR..=MAX_MINOR) {
+                prop_assert_eq!(parse(&format!("2.{minor}")), Negotiation::Ok(Version(minor)));
+                prop_assert_eq!(Version(minor).text(), format!("2.{minor}"));
+            }
+
+            #[test]
+            fn well_formed_but_out_of_range_is_unsupported(major in 1u32..50, minor in 0u32..100_000) {
+                let text = format!("{major}.{minor}");
+                let expected = if major == 2 && (MIN_MINOR..=MAX_MINOR).contains(&minor) {
+                    Negotiation::Ok(Version(minor))
+                } else {
+                    Negotiation::Unsupported(text.clone())
+                };
+                prop_assert_eq!(parse(&text), expected);
+            }
+
+            #[test]
+            fn anything_else_is_malformed_never_a_panic(text in "\\PC{0,12}") {
+                let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+                let shaped = text.split_once('.').is_some_and(|(a, b)| {
+                    digits(a) && digits(b) && !a.starts_with('0') && (b == "0" || !b.starts_with('0'))
+                });
+                match parse(&text) {
+                    Negotiation::Malformed(t) => prop_assert!(!shaped && text != "latest" && t == text),
+                    _ => prop_assert!(shaped || text == "latest"),
+                }
+            }
+        }
+    }
 }
