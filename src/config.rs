@@ -4,18 +4,19 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
     pub auth: AuthConfig,
     pub api: ApiConfig,
+    pub retention: RetentionConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
@@ -32,7 +33,7 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     pub data_dir: PathBuf,
@@ -49,13 +50,13 @@ impl Default for StorageConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthMode {
     Noauth,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     pub mode: AuthMode,
@@ -72,7 +73,7 @@ impl Default for AuthConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// Nova's `[api] max_limit`: the largest page a list returns.
@@ -90,6 +91,89 @@ impl Default for ApiConfig {
     }
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Purge servers deleted longer ago than this (e.g. "90d"); unset keeps them for ever.
+    pub deleted_servers_after: Option<Span>,
+    /// How often the retention pass runs.
+    pub interval: Span,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            deleted_servers_after: None,
+            interval: Span(3600),
+        }
+    }
+}
+
+/// A span of time written as a number and a unit: `90d`, `12h`, `30m`, `45s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(pub u64);
+
+impl Span {
+    pub fn seconds(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::str::FromStr for Span {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Span, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("'{text}' is not a span like 90d, 12h, 30m or 45s"))?;
+        let scale = match unit {
+            "d" => 86_400,
+            "h" => 3_600,
+            "m" => 60,
+            "s" => 1,
+            _ => return Err(format!("'{text}' has no unit: use d, h, m or s (e.g. 90d)")),
+        };
+        number
+            .checked_mul(scale)
+            .map(Span)
+            .ok_or_else(|| format!("'{text}' is too long"))
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        match s {
+            0 => write!(f, "0s"),
+            _ if s % 86_400 == 0 => write!(f, "{}d", s / 86_400),
+            _ if s % 3_600 == 0 => write!(f, "{}h", s / 3_600),
+            _ if s % 60 == 0 => write!(f, "{}m", s / 60),
+            _ => write!(f, "{s}s"),
+        }
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Span, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Environment variables that override the file: `NOVA_ACTIONS__<SECTION>__<KEY>`.
+pub const ENV_PREFIX: &str = "NOVA_ACTIONS__";
+
 #[derive(Debug)]
 pub struct ConfigError(pub String);
 
@@ -102,26 +186,81 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text)
-            .map_err(|e| ConfigError(format!("{}: {}", origin.display(), e.message())))?;
+    /// Parses `text` (from `origin`), then applies environment overrides from `env`.
+    pub fn parse_with_env(
+        text: &str,
+        origin: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let at = |e: String| ConfigError(format!("{}: {e}", origin.display()));
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| at(e.message().to_string()))?;
+        let mut overridden = Vec::new();
+        for (name, value) in env {
+            let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let Some((section, key)) = path.split_once("__") else {
+                return Err(ConfigError(format!(
+                    "{name}: expected {ENV_PREFIX}<SECTION>__<KEY>"
+                )));
+            };
+            let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+            let entry = table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(section_table) = entry else {
+                return Err(ConfigError(format!("{name}: [{section}] is not a section")));
+            };
+            section_table.insert(key, env_value(&value));
+            overridden.push(name);
+        }
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    let source = if overridden.is_empty() {
+                        origin.display().to_string()
+                    } else {
+                        format!("{} with {}", origin.display(), overridden.join(", "))
+                    };
+                    ConfigError(format!("{source}: {}", e.message()))
+                })?;
         if config.api.max_limit == 0 {
-            return Err(ConfigError(format!(
-                "{}: [api] max_limit must be at least 1",
-                origin.display()
-            )));
+            return Err(at("[api] max_limit must be at least 1".into()));
         }
         Ok(config)
     }
 
-    /// Reads `path`; a missing file is an error unless `optional` (the default path may be absent,
-    /// then the built-in defaults apply).
+    pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        Config::parse_with_env(text, origin, std::iter::empty())
+    }
+
+    /// Reads `path` with the process environment's overrides; a missing file is an error unless
+    /// `optional` (the default path may be absent, then the built-in defaults apply).
     pub fn load(path: &Path, optional: bool) -> Result<Config, ConfigError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Config::parse(&text, path),
-            Err(e) if optional && e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(ConfigError(format!("{}: {e}", path.display()))),
-        }
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if optional && e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(ConfigError(format!("{}: {e}", path.display()))),
+        };
+        Config::parse_with_env(&text, path, std::env::vars())
+    }
+
+    /// The effective configuration as TOML, secrets masked.
+    pub fn render(&self) -> String {
+        toml::to_string(self)
+            .unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"))
+    }
+}
+
+/// An environment value is TOML when it parses as one (`1000`, `true`, `"x"`), else a string.
+fn env_value(raw: &str) -> toml::Value {
+    match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
     }
 }
 
@@ -154,5 +293,76 @@ mod tests {
         let err = Config::parse("[auth]\nmode = \"open\"\n", Path::new("c.toml")).unwrap_err();
         assert!(err.0.contains("open"), "{err}");
         assert!(Config::parse("[api]\nmax_limit = 0\n", Path::new("c.toml")).is_err());
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let vars = env(&[
+            ("NOVA_ACTIONS__API__MAX_LIMIT", "50"),
+            ("NOVA_ACTIONS__SERVER__LISTEN", "0.0.0.0:9000"),
+            ("NOVA_ACTIONS__STORAGE__DATA_DIR", "/var/lib/x"),
+            ("NOVA_ACTIONS__RETENTION__DELETED_SERVERS_AFTER", "90d"),
+            ("UNRELATED", "1"),
+        ]);
+        let c =
+            Config::parse_with_env("[api]\nmax_limit = 7\n", Path::new("c.toml"), vars).unwrap();
+        assert_eq!(c.api.max_limit, 50);
+        assert_eq!(c.server.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.storage.data_dir, PathBuf::from("/var/lib/x"));
+        assert_eq!(c.retention.deleted_servers_after, Some(Span(90 * 86_400)));
+    }
+
+    #[test]
+    fn bad_environment_values_name_the_variable() {
+        let err = Config::parse_with_env(
+            "",
+            Path::new("c.toml"),
+            env(&[("NOVA_ACTIONS__API__MAX_LIMT", "5")]),
+        )
+        .unwrap_err();
+        assert!(
+            err.0.contains("NOVA_ACTIONS__API__MAX_LIMT") && err.0.contains("max_limt"),
+            "{err}"
+        );
+        let err = Config::parse_with_env(
+            "",
+            Path::new("c.toml"),
+            env(&[("NOVA_ACTIONS__API__MAX_LIMIT", "lots")]),
+        )
+        .unwrap_err();
+        assert!(err.0.contains("NOVA_ACTIONS__API__MAX_LIMIT"), "{err}");
+        let err = Config::parse_with_env(
+            "",
+            Path::new("c.toml"),
+            env(&[("NOVA_ACTIONS__NOSECTION", "5")]),
+        )
+        .unwrap_err();
+        assert!(err.0.contains("NOVA_ACTIONS__NOSECTION"), "{err}");
+    }
+
+    #[test]
+    fn spans() {
+        assert_eq!("90d".parse::<Span>(), Ok(Span(7_776_000)));
+        assert_eq!("45s".parse::<Span>(), Ok(Span(45)));
+        assert!("90".parse::<Span>().is_err());
+        assert!("d".parse::<Span>().is_err());
+        assert!("5w".parse::<Span>().is_err());
+        assert_eq!(Span(7_776_000).to_string(), "90d");
+        assert_eq!(Span(90).to_string(), "90s");
+    }
+
+    #[test]
+    fn rendering_round_trips() {
+        let mut c = Config::default();
+        c.retention.deleted_servers_after = Some(Span(3600));
+        let again = Config::parse(&c.render(), Path::new("rendered")).unwrap();
+        assert_eq!(again.render(), c.render());
     }
 }

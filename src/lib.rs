@@ -6,15 +6,19 @@ pub mod auth;
 pub mod config;
 pub mod input;
 pub mod json;
+pub mod metrics;
 pub mod model;
 pub mod ndjson;
 pub mod policy;
 pub mod pytext;
+pub mod retention;
 pub mod store;
 pub mod timeutil;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
 
@@ -27,12 +31,14 @@ pub struct Service {
     pub addr: SocketAddr,
     pub store: Arc<Store>,
     server: actix_web::dev::Server,
+    background: Arc<AtomicBool>,
 }
 
 impl Service {
     /// Serves until stopped (SIGINT/SIGTERM stop it gracefully), then makes the store durable.
     pub async fn run(self) -> std::io::Result<()> {
         let served = self.server.await;
+        self.background.store(true, Ordering::Relaxed);
         let store = self.store;
         let flushed = web::block(move || store.durable()).await;
         served?;
@@ -72,6 +78,7 @@ pub fn build_with_store(
         );
     }
     let state = web::Data::new(api::AppState {
+        metrics: metrics::Metrics::default(),
         store: Arc::clone(&store),
         limits: limits(&config),
         config: config.clone(),
@@ -84,9 +91,24 @@ pub fn build_with_store(
         server = server.workers(config.server.workers);
     }
     let addr = *server.addrs().first().ok_or("no listen address")?;
+    let background = Arc::new(AtomicBool::new(false));
+    if let Some(keep) = config.retention.deleted_servers_after {
+        let every = Duration::from_secs(config.retention.interval.seconds());
+        log::info!(
+            "retention: servers deleted more than {keep} ago are purged every {}",
+            config.retention.interval
+        );
+        retention::spawn(
+            Arc::clone(&store),
+            Duration::from_secs(keep.seconds()),
+            every,
+            Arc::clone(&background),
+        );
+    }
     Ok(Service {
         addr,
         store,
         server: server.run(),
+        background,
     })
 }

@@ -41,6 +41,7 @@ use crate::timeutil::now_micros;
 const MAX_BODY: usize = 1024 * 1024;
 
 enum Op {
+    Export,
     Upsert,
     Delete,
     Purge,
@@ -54,6 +55,7 @@ fn route(method: &Method, rest: &str) -> Result<Option<(String, Op)>, ()> {
     let segments: Vec<&str> = rest.split('/').collect();
     let (server, op) = match (method, segments.as_slice()) {
         (&Method::POST, ["import"]) => return Ok(None),
+        (&Method::GET, ["export"]) => return Ok(Some((String::new(), Op::Export))),
         (&Method::PUT, ["servers", id]) => (id, Op::Upsert),
         (&Method::DELETE, ["servers", id]) => (id, Op::Delete),
         (&Method::POST, ["servers", id, "purge"]) => (id, Op::Purge),
@@ -104,6 +106,7 @@ pub async fn handle(call: &Call<'_>, rest: &str, payload: web::Payload) -> HttpR
     }
     let result = match target {
         None => import(call, payload).await,
+        Some((_, Op::Export)) => Ok(export(call)),
         Some((server, op)) => write(call, &server, op, payload).await,
     };
     match result {
@@ -188,6 +191,7 @@ async fn write(
     let f = Fields::new(&map, "", call.state.limits);
     let store = &call.state.store;
     match op {
+        Op::Export => unreachable!("export is routed before any write"),
         Op::Upsert => {
             f.only(&["project_id", "user_id", "host", "created_at"])?;
             let fields = ServerFields {
@@ -414,4 +418,55 @@ async fn import_lines(
         }
     }
     Ok(())
+}
+
+/// A live backup: every server's history as NDJSON, one line per server in id order, each line
+/// read when it is sent so memory holds one server at a time.
+fn export(call: &Call<'_>) -> Reply {
+    let stream = ExportStream {
+        store: Arc::clone(&call.state.store),
+        after: None,
+        done: false,
+    };
+    Reply::new(200, Some("application/x-ndjson"), Vec::new()).streaming(stream)
+}
+
+struct ExportStream {
+    store: Arc<Store>,
+    after: Option<Uuid>,
+    done: bool,
+}
+
+impl Stream for ExportStream {
+    type Item = Result<web::Bytes, actix_web::Error>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.done {
+            return std::task::Poll::Ready(None);
+        }
+        let next = self.store.next_server(self.after.as_ref());
+        std::task::Poll::Ready(match next {
+            Ok(Some(history)) => {
+                self.after = Some(history.uuid);
+                let mut line = Vec::new();
+                ndjson::write_line(&mut line, &history);
+                line.push(b'\n');
+                Some(Ok(web::Bytes::from(line)))
+            }
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                log::error!("export stopped: {e}");
+                self.done = true;
+                Some(Err(actix_web::error::ErrorInternalServerError(
+                    "storage error",
+                )))
+            }
+        })
+    }
 }

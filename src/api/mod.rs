@@ -6,12 +6,15 @@ mod accept;
 mod actions;
 mod docs;
 mod ingest;
+mod ops;
 mod query;
 mod reply;
 mod stream;
 pub mod version;
 
+use std::cell::Cell;
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -29,6 +32,7 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub config: Config,
     pub limits: Limits,
+    pub metrics: crate::metrics::Metrics,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -43,6 +47,9 @@ pub struct Call<'a> {
     pub method: Method,
     /// The path after percent-decoding and collapsing runs of `/`.
     pub path: String,
+    /// What the request turned out to be, for the access log and metrics.
+    pub route: Cell<&'static str>,
+    pub version: Cell<Option<Version>>,
 }
 
 impl Call<'_> {
@@ -136,28 +143,79 @@ async fn dispatch(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    let started = Instant::now();
     let call = Call {
         req: &req,
         state: &state,
         request_id: new_request_id(),
         method: effective_method(&req),
         path: normalized_path(req.uri().path()),
+        route: Cell::new("other"),
+        version: Cell::new(None),
     };
-    if req.method() == Method::OPTIONS {
+    let response = answer(&call, payload).await;
+    observe(&call, &response, started);
+    response
+}
+
+async fn answer(call: &Call<'_>, payload: web::Payload) -> HttpResponse {
+    if call.req.method() == Method::OPTIONS {
+        call.route.set("options");
         return HttpResponse::Ok().finish();
     }
     let path = call.path.clone();
     match path.as_str() {
-        "" | "/" => docs::root(&call),
-        "/v2" | "/v2/" => docs::v2(&call),
-        "/v2.1" | "/v2.1/" => docs::v21(&call),
-        p if p.starts_with("/v2.1/") => nova_api(&call, &p["/v2.1/".len()..], false),
-        p if p.starts_with("/v2/") => nova_api(&call, &p["/v2/".len()..], true),
-        p if p.starts_with("/ingest/v1/") => {
-            ingest::handle(&call, &p["/ingest/v1/".len()..], payload).await
+        "" | "/" | "/v2" | "/v2/" | "/v2.1" | "/v2.1/" => {
+            call.route.set("versions");
+            match path.as_str() {
+                "" | "/" => docs::root(call),
+                "/v2" | "/v2/" => docs::v2(call),
+                _ => docs::v21(call),
+            }
         }
-        p => docs::choices(&call, p),
+        "/healthcheck" => ops::healthcheck(call),
+        "/metrics" => ops::metrics(call),
+        p if p.starts_with("/v2.1/") => nova_api(call, &p["/v2.1/".len()..], false),
+        p if p.starts_with("/v2/") => nova_api(call, &p["/v2/".len()..], true),
+        p if p.starts_with("/ingest/v1/") => {
+            call.route.set("ingest");
+            ingest::handle(call, &p["/ingest/v1/".len()..], payload).await
+        }
+        p => {
+            call.route.set("choices");
+            docs::choices(call, p)
+        }
     }
+}
+
+/// One access-log line and the request metrics. The query string stays out of the log: it is
+/// the caller's text and may carry anything.
+fn observe(call: &Call<'_>, response: &HttpResponse, started: Instant) {
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    let bytes = match actix_web::body::MessageBody::size(response.body()) {
+        actix_web::body::BodySize::Sized(n) => n.to_string(),
+        _ => "-".to_string(),
+    };
+    let request_id = response
+        .headers()
+        .get("x-openstack-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    log::info!(
+        target: "access",
+        "{request_id} {} {} {status} {bytes} {:.3}ms",
+        call.req.method(),
+        call.req.path(),
+        elapsed.as_secs_f64() * 1000.0
+    );
+    call.state.metrics.record(&crate::metrics::Observed {
+        route: call.route.get(),
+        method: call.req.method().as_str(),
+        status,
+        version: call.version.get().map(Version::text),
+        elapsed,
+    });
 }
 
 /// A request for the instance-actions API, under `/v2.1/` or (legacy) `/v2/`.
@@ -200,11 +258,18 @@ fn is_project_id(segment: &str) -> bool {
 
 fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
     let Some(ctx) = call.authenticate() else {
+        call.route.set("unauthorized");
         return call.unauthorized();
     };
     let Some(route) = route(rest).filter(|_| call.method == Method::GET) else {
+        call.route.set("route_miss");
         return call.route_miss();
     };
+    call.route.set(if route.request_id.is_some() {
+        "show"
+    } else {
+        "list"
+    });
     let version = if legacy {
         None
     } else {
@@ -228,6 +293,7 @@ fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
             }
         }
     };
+    call.version.set(version);
     let answer = |reply: Reply| {
         reply
             .request_id(&call.request_id)

@@ -1,7 +1,12 @@
 //! Building responses: Nova's headers, fault bodies, and the framework's own 404 and 401.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use futures_core::Stream;
 
 use super::version::Version;
 use crate::json::Obj;
@@ -26,7 +31,7 @@ pub struct Reply {
     content_type: Option<String>,
     body: Vec<u8>,
     /// The rest of the body, after `body`, for answers too long to buffer.
-    rest: Option<super::stream::ActionStream>,
+    rest: Option<BodyStream>,
     version: Option<VersionHeaders>,
     request_id: Option<String>,
     extra: Vec<(&'static str, String)>,
@@ -49,8 +54,11 @@ impl Reply {
         Reply::new(status, Some(content_type), body)
     }
 
-    pub fn streaming(mut self, rest: super::stream::ActionStream) -> Reply {
-        self.rest = Some(rest);
+    pub fn streaming(
+        mut self,
+        rest: impl Stream<Item = Result<Bytes, actix_web::Error>> + 'static,
+    ) -> Reply {
+        self.rest = Some(Box::pin(rest));
         self
     }
 
@@ -95,7 +103,7 @@ impl Reply {
         match self.rest {
             None => builder.body(self.body),
             Some(rest) => {
-                let head = Some(actix_web::web::Bytes::from(self.body));
+                let head = Some(Bytes::from(self.body));
                 builder.streaming(Chain { head, rest })
             }
         }
@@ -164,22 +172,21 @@ pub fn route_miss(accept: Option<&str>) -> Reply {
     }
 }
 
+type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, actix_web::Error>>>>;
+
 /// The buffered start of a body followed by the stream of the rest.
 struct Chain {
-    head: Option<actix_web::web::Bytes>,
-    rest: super::stream::ActionStream,
+    head: Option<Bytes>,
+    rest: BodyStream,
 }
 
-impl futures_core::Stream for Chain {
-    type Item = Result<actix_web::web::Bytes, actix_web::Error>;
+impl Stream for Chain {
+    type Item = Result<Bytes, actix_web::Error>;
 
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if let Some(head) = self.head.take() {
-            return std::task::Poll::Ready(Some(Ok(head)));
+            return Poll::Ready(Some(Ok(head)));
         }
-        std::pin::Pin::new(&mut self.rest).poll_next(cx)
+        self.rest.as_mut().poll_next(cx)
     }
 }

@@ -3,6 +3,9 @@
 
 use std::fs::File;
 use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+use crate::metrics::Histogram;
 
 #[derive(Default)]
 struct State {
@@ -16,6 +19,7 @@ struct State {
 pub struct GroupCommit {
     state: Mutex<State>,
     wake: Condvar,
+    flushes: Mutex<Histogram>,
 }
 
 impl GroupCommit {
@@ -23,6 +27,7 @@ impl GroupCommit {
         GroupCommit {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
+            flushes: Mutex::new(Histogram::default()),
         }
     }
 
@@ -40,7 +45,12 @@ impl GroupCommit {
                 state.flushing = true;
                 let covers = state.issued;
                 drop(state);
+                let started = Instant::now();
                 let result = flush(db, data_file);
+                self.flushes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .observe(started.elapsed());
                 state = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 state.flushing = false;
                 if result.is_ok() {
@@ -52,6 +62,16 @@ impl GroupCommit {
             }
             state = self.wake.wait(state).unwrap_or_else(|e| e.into_inner());
         }
+    }
+}
+
+impl GroupCommit {
+    /// How long flushes took so far.
+    pub fn flush_times(&self) -> Histogram {
+        self.flushes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

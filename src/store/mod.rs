@@ -222,10 +222,14 @@ impl Store {
         };
         std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
         remove_half_written_snapshots(dir).map_err(|e| open_err(e.to_string()))?;
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(|e| open_err(format!("{e} (the store is left untouched)")))?;
+        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => open_err(
+                "it is in use by another process (a running service?): stop it first, or use \
+                 the service's /ingest/v1/import and /ingest/v1/export endpoints"
+                    .into(),
+            ),
+            other => open_err(format!("{other} (the store is left untouched)")),
+        })?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| open_err(e.to_string()));
         let store = Store {
             servers: tree("servers")?,
@@ -263,6 +267,20 @@ impl Store {
 
     pub fn size_on_disk(&self) -> Result<u64> {
         Ok(self.db.size_on_disk()?)
+    }
+
+    /// How long group-commit flushes took so far.
+    pub fn flush_times(&self) -> crate::metrics::Histogram {
+        self.commit.flush_times()
+    }
+
+    /// Whether the store answers reads and its directory is still there (for health checks).
+    pub fn check(&self) -> Result<()> {
+        self.db.get("format")?;
+        self.data_file
+            .metadata()
+            .map_err(|e| StoreError::Io(e.into()))?;
+        Ok(())
     }
 
     // ----- reads -----
@@ -458,6 +476,50 @@ impl Store {
         }
         self.durable()?;
         Ok((existed || actions > 0).then_some(actions))
+    }
+
+    /// Retention: purges every server soft-deleted before `cutoff`. Returns (servers, actions).
+    pub fn purge_deleted_before(&self, cutoff: Micros) -> Result<(u64, u64)> {
+        let doomed: Vec<Uuid> = self
+            .server_ids()
+            .filter_map(|item| match item {
+                Ok((id, s)) if s.deleted && s.deleted_at.is_some_and(|at| at < cutoff) => {
+                    Some(Ok(id))
+                }
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<_>>()?;
+        let mut actions = 0;
+        for id in &doomed {
+            actions += self.purge_server(id)?.unwrap_or(0);
+        }
+        Ok((doomed.len() as u64, actions))
+    }
+
+    /// The first server after `after` (in id order) with its history, for streaming exports.
+    pub fn next_server(&self, after: Option<&Uuid>) -> Result<Option<crate::model::ServerHistory>> {
+        let next = match after {
+            Some(id) => self
+                .servers
+                .range::<&[u8], _>((Bound::Excluded(&id.as_bytes()[..]), Bound::Unbounded))
+                .next(),
+            None => self.servers.iter().next(),
+        };
+        let Some(item) = next else { return Ok(None) };
+        let (key, bytes) = item?;
+        let uuid = Uuid::from_slice(&key).map_err(|_| StoreError::Corrupt("server key".into()))?;
+        let server = decode(&bytes)?;
+        let actions = self.history(&uuid).collect::<Result<Vec<_>>>()?;
+        Ok(Some(crate::model::ServerHistory {
+            uuid,
+            server,
+            actions,
+        }))
+    }
+
+    pub fn server_count(&self) -> usize {
+        self.servers.len()
     }
 
     fn tree_keys<'a>(

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::{ADMIN, TempDir, fixtures_dir, send_raw};
 
-fn binary() -> Command {
+pub fn binary() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nova-actions"));
     cmd.env("RUST_LOG", "warn");
     cmd
@@ -64,7 +64,7 @@ fn a_bad_line_fails_with_its_number_and_keeps_the_lines_before() {
         .arg(&file)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3), "a bad line exits 3");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("line 2: Invalid input for field/attribute project_id"),
@@ -92,7 +92,7 @@ fn a_bad_config_file_is_refused_with_the_key() {
         .arg("export")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "configuration errors exit 2");
     assert!(String::from_utf8_lossy(&out.stderr).contains("max_limitt"));
     let out = binary()
         .arg("--config")
@@ -102,14 +102,16 @@ fn a_bad_config_file_is_refused_with_the_key() {
         .unwrap();
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(2),
         "an explicitly named config must exist"
     );
+    let out = binary().arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
 }
 
-struct Served {
+pub struct Served {
     child: Child,
-    addr: SocketAddr,
+    pub addr: SocketAddr,
 }
 
 impl Drop for Served {
@@ -119,7 +121,7 @@ impl Drop for Served {
     }
 }
 
-fn serve(store: &std::path::Path) -> Served {
+pub fn serve(store: &std::path::Path) -> Served {
     let addr = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -5,5 +5,6 @@ mod cli;
 mod common;
 mod conformance;
 mod golden;
+mod ops;
 mod reads;
 mod writes;

@@ -1,0 +1,43 @@
+//! Endpoints for operators, outside Nova's URL space and without authentication:
+//! `/healthcheck` (as OpenStack services answer it) and `/metrics` (Prometheus).
+
+use actix_web::HttpResponse;
+use actix_web::http::Method;
+
+use super::Call;
+use super::reply::Reply;
+use crate::metrics::Gauges;
+
+fn readable(call: &Call<'_>) -> bool {
+    call.method == Method::GET || call.method == Method::HEAD
+}
+
+/// 200 `OK` while the store answers, 503 otherwise (oslo.middleware's healthcheck shape).
+pub fn healthcheck(call: &Call<'_>) -> HttpResponse {
+    call.route.set("healthcheck");
+    if !readable(call) {
+        return call.route_miss();
+    }
+    match call.state.store.check() {
+        Ok(()) => Reply::new(200, Some("text/plain; charset=UTF-8"), b"OK".to_vec()).finish(),
+        Err(e) => {
+            log::error!("health check failed: {e}");
+            Reply::new(503, Some("text/plain; charset=UTF-8"), b"FAILED".to_vec()).finish()
+        }
+    }
+}
+
+pub fn metrics(call: &Call<'_>) -> HttpResponse {
+    call.route.set("metrics");
+    if !readable(call) {
+        return call.route_miss();
+    }
+    let store = &call.state.store;
+    let gauges = Gauges {
+        store_bytes: store.size_on_disk().unwrap_or(0),
+        flush: store.flush_times(),
+        caches: Vec::new(),
+    };
+    let body = call.state.metrics.render(&gauges).into_bytes();
+    Reply::new(200, Some("text/plain; version=0.0.4; charset=utf-8"), body).finish()
+}

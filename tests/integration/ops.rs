@@ -1,0 +1,216 @@
+//! What operators use: configuration from the environment, check-config, purge and retention,
+//! health checks, metrics, live export, the access log.
+
+use crate::cli::{binary, serve};
+use crate::common::{ADMIN, TempDir, TestServer, fixture, fixtures_dir, send_raw};
+
+#[test]
+fn environment_overrides_show_in_check_config() {
+    let dir = TempDir::new();
+    let config = dir.0.join("c.toml");
+    std::fs::write(&config, "[api]\nmax_limit = 10\n").unwrap();
+    let out = binary()
+        .arg("--config")
+        .arg(&config)
+        .arg("check-config")
+        .env("NOVA_ACTIONS__API__MAX_LIMIT", "25")
+        .env("NOVA_ACTIONS__STORAGE__DATA_DIR", "/srv/actions")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("max_limit = 25"), "{text}");
+    assert!(text.contains("data_dir = \"/srv/actions\""), "{text}");
+    let out = binary()
+        .arg("check-config")
+        .env("NOVA_ACTIONS__API__MAX_LIMIT", "many")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NOVA_ACTIONS__API__MAX_LIMIT"));
+}
+
+#[test]
+fn purge_before_removes_only_servers_deleted_earlier() {
+    let dir = TempDir::new();
+    let store = dir.0.join("store");
+    let file = dir.0.join("h.ndjson");
+    let line = |n: u8, deleted_at: &str| {
+        format!(
+            r#"{{"uuid":"c{n}000000-0000-4000-8000-000000000001","project_id":"p","deleted":true,"deleted_at":"{deleted_at}","actions":[{{"request_id":"r","action":"delete","start_time":"2020-01-01T00:00:00"}}]}}"#
+        )
+    };
+    let alive = r#"{"uuid":"c3000000-0000-4000-8000-000000000001","project_id":"p","actions":[]}"#;
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n{}\n{alive}\n",
+            line(1, "2020-01-01T00:00:00"),
+            line(2, "2024-06-01T00:00:00")
+        ),
+    )
+    .unwrap();
+    assert!(
+        binary()
+            .arg("import")
+            .arg("--data-dir")
+            .arg(&store)
+            .arg(&file)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = binary()
+        .args(["purge", "--before", "2023-01-01", "--data-dir"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("purged 1 servers"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = binary()
+        .arg("export")
+        .arg("--data-dir")
+        .arg(&store)
+        .output()
+        .unwrap();
+    let exported = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !exported.contains("c1000000")
+            && exported.contains("c2000000")
+            && exported.contains("c3000000")
+    );
+    let out = binary()
+        .args(["purge", "--before", "yesterday", "--data-dir"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn healthcheck_answers_ok_without_credentials() {
+    let s = TestServer::start();
+    let r = s.send("GET", "/healthcheck", &[], b"");
+    assert_eq!((r.status, r.text().as_str()), (200, "OK"));
+    assert_eq!(r.header("Content-Type"), Some("text/plain; charset=UTF-8"));
+    let served = serve(&TempDir::new().0.join("store"));
+    let out = binary()
+        .args(["health", "--addr", &served.addr.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn metrics_count_requests_by_route_status_and_version() {
+    let s = TestServer::start();
+    assert_eq!(s.import(&fixture()).status, 200);
+    let path = "/v2.1/servers/a0000000-0000-4000-8000-000000000001/os-instance-actions";
+    assert_eq!(s.get(path, ADMIN, "2.84").status, 200);
+    assert_eq!(s.get(path, ADMIN, "2.84").status, 200);
+    assert_eq!(
+        s.get("/v2.1/servers/nope/os-instance-actions", ADMIN, "2.1")
+            .status,
+        404
+    );
+    let r = s.send("GET", "/metrics", &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("Content-Type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = r.text();
+    for expected in [
+        r#"nova_actions_requests_total{route="list",method="GET",status="200",microversion="2.84"} 2"#,
+        r#"nova_actions_requests_total{route="list",method="GET",status="404",microversion="2.1"} 1"#,
+        r#"nova_actions_requests_total{route="ingest",method="POST",status="200",microversion=""} 1"#,
+        "# TYPE nova_actions_request_duration_seconds histogram",
+        r#"nova_actions_request_duration_seconds_count{route="list"} 3"#,
+        "# TYPE nova_actions_store_size_bytes gauge",
+        "nova_actions_store_flush_duration_seconds_count ",
+    ] {
+        assert!(text.contains(expected), "missing {expected}:\n{text}");
+    }
+}
+
+#[test]
+fn live_export_streams_the_same_ndjson_as_the_cli() {
+    let s = TestServer::start();
+    assert_eq!(s.import(&fixture()).status, 200);
+    let r = send_raw(
+        s.addr,
+        "GET",
+        b"/ingest/v1/export",
+        &[("X-Auth-Token", ADMIN)],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Type"), Some("application/x-ndjson"));
+    assert_eq!(
+        r.body,
+        std::fs::read(fixtures_dir().join("golden/fixture.ndjson")).unwrap()
+    );
+    let r = send_raw(
+        s.addr,
+        "GET",
+        b"/ingest/v1/export",
+        &[("X-Auth-Token", "user-a:proj-a")],
+        b"",
+    );
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn a_running_store_refuses_the_offline_commands_clearly() {
+    let dir = TempDir::new();
+    let store = dir.0.join("store");
+    let _served = serve(&store);
+    let out = binary()
+        .arg("export")
+        .arg("--data-dir")
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another process"));
+}
+
+#[test]
+fn scheduled_retention_purges_old_deleted_servers() {
+    let s = TestServer::with_config(|c| {
+        c.retention.deleted_servers_after = Some("30d".parse().unwrap());
+        c.retention.interval = "1s".parse().unwrap();
+    });
+    let old = r#"{"uuid":"c4000000-0000-4000-8000-000000000001","project_id":"p","deleted":true,"deleted_at":"2001-01-01T00:00:00","actions":[]}"#;
+    let recent = r#"{"uuid":"c5000000-0000-4000-8000-000000000001","project_id":"p","actions":[]}"#;
+    assert_eq!(
+        s.import(format!("{old}\n{recent}\n").as_bytes()).status,
+        200
+    );
+    let path = |id: &str| format!("/v2.1/servers/{id}/os-instance-actions");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s
+        .get(&path("c4000000-0000-4000-8000-000000000001"), ADMIN, "2.21")
+        .status
+        != 404
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deleted server was never purged"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        s.get(&path("c5000000-0000-4000-8000-000000000001"), ADMIN, "2.21")
+            .status,
+        200
+    );
+}
