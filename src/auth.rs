@@ -4,7 +4,9 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Context {
     pub user_id: String,
-    pub project_id: String,
+    /// None for unscoped and system-scoped tokens: they pass no project rule.
+    pub project_id: Option<String>,
+    pub system_scope: Option<String>,
     /// Lower-cased: role names compare case-insensitively.
     pub roles: Vec<String>,
 }
@@ -41,7 +43,8 @@ pub fn noauth(token: Option<&str>) -> Option<Context> {
     };
     Some(Context {
         user_id: user.to_string(),
-        project_id: project.to_string(),
+        project_id: Some(project.to_string()),
+        system_scope: None,
         roles,
     })
 }
@@ -53,7 +56,8 @@ mod tests {
     fn ctx(user: &str, project: &str, roles: &[&str]) -> Context {
         Context {
             user_id: user.into(),
-            project_id: project.into(),
+            project_id: Some(project.into()),
+            system_scope: None,
             roles: roles.iter().map(|r| r.to_string()).collect(),
         }
     }

@@ -14,6 +14,14 @@ pub struct Config {
     pub auth: AuthConfig,
     pub api: ApiConfig,
     pub retention: RetentionConfig,
+    pub policy: PolicyConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// policy.yaml or policy.json overriding Nova's defaults; reloaded when it changes.
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

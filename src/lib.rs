@@ -77,7 +77,9 @@ pub fn build_with_store(
             "auth mode is noauth: X-Auth-Token names the caller and is not checked; do not expose this port"
         );
     }
+    let policy = policy::Watched::new(config.policy.file.clone()).map_err(|e| e.to_string())?;
     let state = web::Data::new(api::AppState {
+        policy,
         metrics: metrics::Metrics::default(),
         store: Arc::clone(&store),
         limits: limits(&config),

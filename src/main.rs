@@ -69,6 +69,11 @@ enum Command {
     },
     /// Print the effective configuration (file, environment and defaults merged).
     CheckConfig,
+    /// Policy tools.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Ask a running service's /healthcheck; exit 0 when it answers 200.
     Health {
         #[arg(long, default_value = "127.0.0.1:8774", value_name = "ADDR:PORT")]
@@ -76,6 +81,12 @@ enum Command {
     },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Print the effective rules (defaults merged with [policy] file) as a commented policy.yaml.
+    Sample,
 }
 
 /// Why a command failed, which decides the exit status.
@@ -142,6 +153,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::CheckConfig => {
             print!("{}", config.render());
+            Ok(())
+        }
+        Command::Policy {
+            command: PolicyCommand::Sample,
+        } => {
+            let watched = nova_actions::policy::Watched::new(config.policy.file.clone())
+                .map_err(|e| Failure::Usage(e.to_string()))?;
+            print!("{}", watched.current().sample());
             Ok(())
         }
         Command::Health { .. } | Command::Version => unreachable!("handled above"),

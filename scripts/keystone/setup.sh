@@ -209,6 +209,8 @@ enabled = false
 [oslo_concurrency]
 lock_path = $KEYSTONE_HOME/locks
 EOF
+conf_changed=0
+cmp -s "$CONF.tmp" "$CONF" 2>/dev/null || conf_changed=1
 mv "$CONF.tmp" "$CONF"
 
 # The WSGI entry point for gunicorn. Keystone parses the process's command
@@ -261,6 +263,7 @@ PY
   pidfile="$KEYSTONE_HOME/gunicorn.pid"
   if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     log "Keystone already running at $URL (pid $(cat "$pidfile")); it will keep running"
+    (( conf_changed == 0 )) || log "NOTE: keystone.conf changed; run stop.sh and start.sh for the running Keystone to use it"
   else
     die "something already answers at $URL but it is not this KEYSTONE_HOME's gunicorn; stop it or set KEYSTONE_PORT"
   fi
@@ -311,83 +314,115 @@ _, hdrs, _ = call("POST", "/auth/tokens?nocatalog", {"auth": {
 ADMIN = hdrs["X-Subject-Token"]
 
 
-def find(collection, name):
-    _, _, body = call("GET", f"/{collection}?name={name}&domain_id=default", token=ADMIN)
-    items = body[collection]
-    return items[0] if items else None
+def listing(path, key):
+    _, _, body = call("GET", path, token=ADMIN)
+    return body[key]
 
 
-def role_id(name):
-    _, _, body = call("GET", f"/roles?name={name}", token=ADMIN)
-    if not body["roles"]:
-        sys.exit(f"populate.py: role {name!r} missing (bootstrap should have made it)")
-    return body["roles"][0]["id"]
+def ok_password(name):
+    """True when NAME can authenticate with PASSWORD (unscoped)."""
+    identity = {"methods": ["password"], "password": {"user": {
+        "name": name, "domain": {"id": "default"}, "password": PASSWORD}}}
+    body = {"auth": {"identity": identity, "scope": "unscoped"}}
+    req = urllib.request.Request(URL + "/auth/tokens?nocatalog", method="POST",
+                                 headers={"Content-Type": "application/json"},
+                                 data=json.dumps(body).encode())
+    try:
+        urllib.request.urlopen(req, timeout=30).close()
+        return True
+    except urllib.error.HTTPError as e:
+        if e.code == 401:
+            return False
+        raise
 
 
-def project(name, description):
-    p = find("projects", name)
+ROLES = {r["name"]: r["id"] for r in listing("/roles", "roles")}
+for n in ("reader", "member", "manager", "admin", "service"):
+    if n not in ROLES:
+        sys.exit(f"populate.py: role {n!r} missing (bootstrap should have made it)")
+
+projects = {p["name"]: p for p in listing("/projects?domain_id=default", "projects")}
+P = {}
+for name, description in (("proj-a", "nova-actions tests: project A"),
+                          ("proj-b", "nova-actions tests: project B"),
+                          ("service", "service users"), ("admin", None)):
+    p = projects.get(name)
     if p is None:
+        if description is None:
+            sys.exit(f"populate.py: project {name!r} missing (bootstrap should have made it)")
         _, _, body = call("POST", "/projects", {"project": {
             "name": name, "domain_id": "default", "description": description, "enabled": True}},
             token=ADMIN)
         p = body["project"]
     elif not p.get("enabled", True):
         call("PATCH", f"/projects/{p['id']}", {"project": {"enabled": True}}, token=ADMIN)
-    return p["id"]
-
-
-def user(name, description):
-    u = find("users", name)
-    if u is None:
-        _, _, body = call("POST", "/users", {"user": {
-            "name": name, "domain_id": "default", "password": PASSWORD,
-            "description": description, "enabled": True}}, token=ADMIN)
-        return body["user"]["id"]
-    # Reset to the known state: password, enabled, no default project.
-    call("PATCH", f"/users/{u['id']}", {"user": {
-        "password": PASSWORD, "enabled": True, "default_project_id": None}}, token=ADMIN)
-    return u["id"]
-
-
-ROLES = {n: role_id(n) for n in ("reader", "member", "manager", "admin", "service")}
-P = {
-    "proj-a": project("proj-a", "nova-actions tests: project A"),
-    "proj-b": project("proj-b", "nova-actions tests: project B"),
-    "service": project("service", "service users"),
-}
-P["admin"] = find("projects", "admin")["id"]
+    P[name] = p["id"]
 
 # user -> (project-role assignments, system-role assignments)
 WANT = {
     "reader-a": ([("proj-a", "reader")], []),
     "member-a": ([("proj-a", "member")], []),
     "admin-x": ([("proj-b", "admin")], ["admin"]),
-    "norole-a": ([], []),
+    "norole-a": ([], []),                        # no roles, no default project
     "demoted-a": ([("proj-a", "member")], []),   # for "user lost its role" tests
     "nova-actions": ([("service", "service")], []),
 }
-U = {name: user(name, "nova-actions test user") for name in WANT}
-U["admin"] = find("users", "admin")["id"]
+users = {u["name"]: u for u in listing("/users?domain_id=default", "users")}
+U = {}
+for name in WANT:
+    u = users.get(name)
+    if u is None:
+        _, _, body = call("POST", "/users", {"user": {
+            "name": name, "domain_id": "default", "password": PASSWORD,
+            "description": "nova-actions test user", "enabled": True}}, token=ADMIN)
+        U[name] = body["user"]["id"]
+        continue
+    U[name] = u["id"]
+    # Reset to the known state, touching only what differs: a password change
+    # revokes every token the user holds, so it is done only when needed.
+    fix = {}
+    if not u.get("enabled", True):
+        fix["enabled"] = True
+    if u.get("default_project_id"):
+        fix["default_project_id"] = None
+    if fix:
+        call("PATCH", f"/users/{u['id']}", {"user": fix}, token=ADMIN)
+    if not ok_password(name):
+        call("PATCH", f"/users/{u['id']}", {"user": {"password": PASSWORD}}, token=ADMIN)
+if "admin" not in users:
+    sys.exit("populate.py: user 'admin' missing (bootstrap should have made it)")
+U["admin"] = users["admin"]["id"]
 
+# Drop every direct assignment of these users that is not wanted (a previous
+# test run may have granted or revoked roles), then grant the missing ones.
+have = {}
+for a in listing("/role_assignments", "role_assignments"):
+    uid = a.get("user", {}).get("id")
+    if uid:
+        have.setdefault(uid, []).append(a)
 for name, (proj_roles, sys_roles) in WANT.items():
     uid = U[name]
-    # Drop every direct assignment that is not wanted (a previous test run may
-    # have granted or revoked roles), then grant the wanted ones.
-    _, _, body = call("GET", f"/role_assignments?user.id={uid}", token=ADMIN)
     want_p = {(P[p], ROLES[r]) for p, r in proj_roles}
     want_s = {ROLES[r] for r in sys_roles}
-    for a in body["role_assignments"]:
+    for a in have.get(uid, []):
         rid = a["role"]["id"]
         scope = a.get("scope", {})
-        if "project" in scope and (scope["project"]["id"], rid) not in want_p:
-            call("DELETE", f"/projects/{scope['project']['id']}/users/{uid}/roles/{rid}", token=ADMIN)
+        if "project" in scope:
+            key = (scope["project"]["id"], rid)
+            if key in want_p:
+                want_p.discard(key)
+            else:
+                call("DELETE", f"/projects/{key[0]}/users/{uid}/roles/{rid}", token=ADMIN)
         elif "domain" in scope:
             call("DELETE", f"/domains/{scope['domain']['id']}/users/{uid}/roles/{rid}", token=ADMIN)
-        elif "system" in scope and rid not in want_s:
-            call("DELETE", f"/system/users/{uid}/roles/{rid}", token=ADMIN)
-    for pid, rid in want_p:
+        elif "system" in scope:
+            if rid in want_s:
+                want_s.discard(rid)
+            else:
+                call("DELETE", f"/system/users/{uid}/roles/{rid}", token=ADMIN)
+    for pid, rid in sorted(want_p):
         call("PUT", f"/projects/{pid}/users/{uid}/roles/{rid}", token=ADMIN)
-    for rid in want_s:
+    for rid in sorted(want_s):
         call("PUT", f"/system/users/{uid}/roles/{rid}", token=ADMIN)
 
 env = {

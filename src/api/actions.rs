@@ -6,21 +6,21 @@ use sha2::{Digest, Sha224};
 use uuid::Uuid;
 
 use super::Call;
+use super::caller::Caller;
 use super::query;
 use super::reply::Reply;
 use super::stream::ActionStream;
 use super::version::Version;
-use crate::auth::Context;
 use crate::input::server_uuid;
 use crate::json::{Obj, array};
 use crate::model::{Action, Event, Server};
-use crate::policy::{self, Rule};
+use crate::policy;
 use crate::pytext::{parse_query, urlencode};
 use crate::store::{ActionFilter, StoreError};
 
 pub struct Request<'a> {
     pub call: &'a Call<'a>,
-    pub ctx: &'a Context,
+    pub ctx: &'a Caller,
     pub version: Version,
     /// Under `/v2/`: version 2.1, no query validation, deleted servers hidden.
     pub legacy: bool,
@@ -52,7 +52,7 @@ impl Request<'_> {
             || Failure::Fault(404, format!("Instance {} could not be found.", self.server));
         let id = server_uuid(self.server).ok_or_else(not_found)?;
         let server = self.call.state.store.server(&id)?.ok_or_else(not_found)?;
-        let visible = policy::is_admin(self.ctx) || server.project_id == self.ctx.project_id;
+        let visible = self.ctx.is_admin() || self.ctx.project() == Some(server.project_id.as_str());
         let deleted_hidden = server.deleted && (self.legacy || !self.version.at_least(21));
         if !visible || deleted_hidden {
             return Err(not_found());
@@ -60,13 +60,13 @@ impl Request<'_> {
         Ok((id, server))
     }
 
-    fn authorize(&self, rule: Rule, server: &Server) -> Result<(), Failure> {
-        if policy::allows(rule, self.ctx, &server.project_id) {
+    fn authorize(&self, rule: &str, server: &Server) -> Result<(), Failure> {
+        if self.ctx.allows(rule, &server.project_id) {
             Ok(())
         } else {
             Err(Failure::Fault(
                 403,
-                format!("Policy doesn't allow {} to be performed.", rule.name()),
+                format!("Policy doesn't allow {rule} to be performed."),
             ))
         }
     }
@@ -85,7 +85,7 @@ pub fn list(r: &Request<'_>) -> Outcome {
         None
     };
     let (id, server) = r.server()?;
-    r.authorize(Rule::List, &server)?;
+    r.authorize(policy::LIST, &server)?;
     let Some(query) = query else {
         return list_all(r, &id);
     };
@@ -169,7 +169,7 @@ pub fn show(r: &Request<'_>, request_id: &str) -> Outcome {
         query::reject_unknown(&pairs, &[]).map_err(bad_request)?;
     }
     let (id, server) = r.server()?;
-    r.authorize(Rule::Show, &server)?;
+    r.authorize(policy::SHOW, &server)?;
     let store = &r.call.state.store;
     let Some((key, action)) = store.find_action(&id, request_id)? else {
         return Err(Failure::Fault(
@@ -243,8 +243,8 @@ pub struct EventShape {
 
 impl EventShape {
     fn for_caller(r: &Request<'_>, server: &Server) -> Option<EventShape> {
-        let events = policy::allows(Rule::Events, r.ctx, &server.project_id);
-        let details = policy::allows(Rule::EventsDetails, r.ctx, &server.project_id);
+        let events = r.ctx.allows(policy::EVENTS, &server.project_id);
+        let details = r.ctx.allows(policy::EVENTS_DETAILS, &server.project_id);
         EventShape::new(r.version, events, details)
     }
 
@@ -316,10 +316,10 @@ fn next_link(r: &Request<'_>, pairs: &[(String, String)], last: &str) -> String 
         call.req.uri().path(),
         if raw_query.is_empty() { "" } else { "?" }
     );
-    let project = if full_url.contains(&r.ctx.project_id) {
-        r.ctx.project_id.as_str()
-    } else {
-        ""
+    // Nova's `project_id in request.url` (an empty or missing project never goes in).
+    let project = match r.ctx.project() {
+        Some(p) if !p.is_empty() && full_url.contains(p) => p,
+        _ => "",
     };
     let collection = format!("servers/{}/os-instance-actions", r.server);
     let url = url_join(&[&base, project, &collection]);

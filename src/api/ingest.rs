@@ -30,7 +30,7 @@ use crate::input::{Fields, InputError, parse_object, server_uuid};
 use crate::json::{Obj, array};
 use crate::model::Server;
 use crate::ndjson;
-use crate::policy::{self, Rule};
+use crate::policy;
 use crate::store::{
     ActionStart, ActionWithEvents, EventFinish, EventStart, ImportCounts, ServerFields, Store,
     StoreError, Written,
@@ -81,12 +81,10 @@ pub async fn handle(call: &Call<'_>, rest: &str, payload: web::Payload) -> HttpR
     let Ok(target) = route(&call.method, rest) else {
         return call.fault(404, "The resource could not be found.").finish();
     };
-    // The write rule has no owning project: its defaults look at roles only.
-    if !policy::allows(Rule::Write, &ctx, &ctx.project_id) {
-        let message = format!(
-            "Policy doesn't allow {} to be performed.",
-            Rule::Write.name()
-        );
+    // A write has no owning project yet: the target is the caller's own project, and the
+    // default rule looks at roles only.
+    if !ctx.allows(policy::WRITE, ctx.project().unwrap_or("")) {
+        let message = format!("Policy doesn't allow {} to be performed.", policy::WRITE);
         return call.fault(403, &message).finish();
     }
     if let Some(ct) = call.header("content-type") {

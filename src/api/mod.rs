@@ -4,6 +4,7 @@
 
 mod accept;
 mod actions;
+mod caller;
 mod docs;
 mod ingest;
 mod ops;
@@ -19,7 +20,7 @@ use std::time::Instant;
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::auth::{self, Context};
+use crate::auth;
 use crate::config::Config;
 use crate::input::Limits;
 use crate::pytext::percent_decode;
@@ -33,6 +34,7 @@ pub struct AppState {
     pub config: Config,
     pub limits: Limits,
     pub metrics: crate::metrics::Metrics,
+    pub policy: crate::policy::Watched,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -92,8 +94,9 @@ impl Call<'_> {
             .finish()
     }
 
-    fn authenticate(&self) -> Option<Context> {
-        auth::noauth(self.header("x-auth-token"))
+    fn authenticate(&self) -> Option<caller::Caller> {
+        let ctx = auth::noauth(self.header("x-auth-token"))?;
+        Some(caller::Caller::new(ctx, self.state.policy.current()))
     }
 
     fn unauthorized(&self) -> HttpResponse {
@@ -307,10 +310,10 @@ fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
         }
     }
     if let Some(url_project) = route.project {
-        if url_project != ctx.project_id {
+        if Some(url_project) != ctx.project() {
             let message = format!(
                 "Malformed request URL: URL's project_id '{url_project}' doesn't match Context's project_id '{}'",
-                ctx.project_id
+                ctx.project().unwrap_or("None")
             );
             return answer(call.fault(400, &message));
         }

@@ -6,5 +6,6 @@ mod common;
 mod conformance;
 mod golden;
 mod ops;
+mod policy;
 mod reads;
 mod writes;
