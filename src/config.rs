@@ -15,6 +15,48 @@ pub struct Config {
     pub api: ApiConfig,
     pub retention: RetentionConfig,
     pub policy: PolicyConfig,
+    pub keystone: KeystoneConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeystoneConfig {
+    /// Keystone's URL (without /v3), e.g. http://127.0.0.1:5000.
+    pub auth_url: String,
+    /// The service user this service validates tokens as (needs the service or admin role).
+    pub username: String,
+    #[serde(serialize_with = "masked")]
+    pub password: String,
+    pub user_domain_name: String,
+    pub project_name: String,
+    pub project_domain_name: String,
+    /// Seconds a validated token is trusted without asking again (never past its expiry).
+    pub token_cache_time: u64,
+    /// Most tokens kept in the cache.
+    pub cache_size: usize,
+    /// Time allowed for one call to Keystone.
+    pub timeout: Span,
+}
+
+impl Default for KeystoneConfig {
+    fn default() -> Self {
+        KeystoneConfig {
+            auth_url: "http://127.0.0.1:5000".into(),
+            username: "nova-actions".into(),
+            password: String::new(),
+            user_domain_name: "Default".into(),
+            project_name: "service".into(),
+            project_domain_name: "Default".into(),
+            token_cache_time: 300,
+            cache_size: 10_000,
+            timeout: Span(5),
+        }
+    }
+}
+
+/// Secrets never leave the process in printed configuration.
+fn masked<S: serde::Serializer>(value: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(if value.is_empty() { "" } else { "********" })
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -61,22 +103,39 @@ impl Default for StorageConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthMode {
+    /// `X-Auth-Token: <user>:<project>[:<roles>]`, unchecked: development and tests.
     Noauth,
+    /// Tokens validated against Keystone v3 ([keystone] section).
+    Keystone,
+    /// Identity from X-Identity-Status/X-User-Id/X-Project-Id/X-Roles set by a trusted proxy.
+    TrustedHeaders,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     pub mode: AuthMode,
-    /// Named in the `WWW-Authenticate` header of a 401.
-    pub www_authenticate_uri: String,
+    /// Named in the `WWW-Authenticate` header of a 401; in keystone mode it defaults to
+    /// [keystone] auth_url.
+    pub www_authenticate_uri: Option<String>,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             mode: AuthMode::Noauth,
-            www_authenticate_uri: "http://127.0.0.1/identity".into(),
+            www_authenticate_uri: None,
+        }
+    }
+}
+
+impl Config {
+    /// What 401 answers name in `WWW-Authenticate`.
+    pub fn www_authenticate_uri(&self) -> String {
+        match (&self.auth.www_authenticate_uri, self.auth.mode) {
+            (Some(uri), _) => uri.clone(),
+            (None, AuthMode::Keystone) => self.keystone.auth_url.clone(),
+            (None, _) => "http://127.0.0.1/identity".into(),
         }
     }
 }

@@ -72,14 +72,10 @@ pub fn build_with_store(
     config: Config,
     store: Arc<Store>,
 ) -> Result<Service, Box<dyn std::error::Error>> {
-    if config.auth.mode == config::AuthMode::Noauth {
-        log::warn!(
-            "auth mode is noauth: X-Auth-Token names the caller and is not checked; do not expose this port"
-        );
-    }
     let policy = policy::Watched::new(config.policy.file.clone()).map_err(|e| e.to_string())?;
     let state = web::Data::new(api::AppState {
         policy,
+        auth: auth::Authenticator::from_config(&config),
         metrics: metrics::Metrics::default(),
         store: Arc::clone(&store),
         limits: limits(&config),

@@ -21,9 +21,9 @@ URL="http://127.0.0.1:${KEYSTONE_PORT}/v3"
 die() { echo "keystone/start.sh: ERROR: $*" >&2; exit 1; }
 log() { echo "keystone/start.sh: $*" >&2; }
 show_logs() {
-  echo "----- last lines of $LOG -----" >&2; tail -n 40 "$LOG" >&2 2>/dev/null || true
-  echo "----- last lines of $KEYSTONE_HOME/keystone.log -----" >&2
-  tail -n 20 "$KEYSTONE_HOME/keystone.log" >&2 2>/dev/null || true
+  echo "----- last lines of $LOG -----" >&2; tail -n 50 "$LOG" >&2 2>/dev/null || true
+  echo "----- $KEYSTONE_HOME/keystone.log since this start (last lines) -----" >&2
+  tail -c +"$(( ${KLOG_OFFSET:-0} + 1 ))" "$KEYSTONE_HOME/keystone.log" 2>/dev/null | tail -n 15 >&2 || true
 }
 
 [[ -x "$VENV/bin/gunicorn" && -f "$KEYSTONE_HOME/keystone_wsgi_app.py" && -f "$KEYSTONE_HOME/etc/keystone.conf" ]] \
@@ -59,6 +59,7 @@ port_open && die "port 127.0.0.1:$KEYSTONE_PORT is already in use by another pro
 
 start=$(date +%s.%N)
 : >"$LOG"
+KLOG_OFFSET="$(stat -c %s "$KEYSTONE_HOME/keystone.log" 2>/dev/null || echo 0)"
 cd "$KEYSTONE_HOME"
 # --no-control-socket: gunicorn 27 otherwise opens a control socket shared by
 # every gunicorn on the machine. Workers load the app themselves (no preload:

@@ -52,7 +52,13 @@ impl Request<'_> {
             || Failure::Fault(404, format!("Instance {} could not be found.", self.server));
         let id = server_uuid(self.server).ok_or_else(not_found)?;
         let server = self.call.state.store.server(&id)?.ok_or_else(not_found)?;
-        let visible = self.ctx.is_admin() || self.ctx.project() == Some(server.project_id.as_str());
+        // Nova filters by project only for "user contexts": not for admins, and not for tokens
+        // without a project (system or unscoped), which then meet the policy instead (403).
+        let visible = match self.ctx.project() {
+            _ if self.ctx.is_admin() => true,
+            None => true,
+            Some(p) => p == server.project_id,
+        };
         let deleted_hidden = server.deleted && (self.legacy || !self.version.at_least(21));
         if !visible || deleted_hidden {
             return Err(not_found());

@@ -75,8 +75,9 @@ fn route(method: &Method, rest: &str) -> Result<Option<(String, Op)>, ()> {
 }
 
 pub async fn handle(call: &Call<'_>, rest: &str, payload: web::Payload) -> HttpResponse {
-    let Some(ctx) = call.authenticate() else {
-        return call.unauthorized();
+    let ctx = match call.authenticate().await {
+        Ok(ctx) => ctx,
+        Err(answer) => return answer,
     };
     let Ok(target) = route(&call.method, rest) else {
         return call.fault(404, "The resource could not be found.").finish();

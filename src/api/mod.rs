@@ -35,6 +35,7 @@ pub struct AppState {
     pub limits: Limits,
     pub metrics: crate::metrics::Metrics,
     pub policy: crate::policy::Watched,
+    pub auth: auth::Authenticator,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -94,15 +95,27 @@ impl Call<'_> {
             .finish()
     }
 
-    fn authenticate(&self) -> Option<caller::Caller> {
-        let ctx = auth::noauth(self.header("x-auth-token"))?;
-        Some(caller::Caller::new(ctx, self.state.policy.current()))
-    }
-
-    fn unauthorized(&self) -> HttpResponse {
-        unauthorized(&self.state.config.auth.www_authenticate_uri)
-            .request_id(&self.request_id)
-            .finish()
+    /// The caller, or the answer to send instead (401, or 503 when identity is unavailable).
+    async fn authenticate(&self) -> Result<caller::Caller, HttpResponse> {
+        match self.state.auth.authenticate(self.req.headers()).await {
+            Ok(ctx) => Ok(caller::Caller::new(ctx, self.state.policy.current())),
+            Err(auth::AuthError::Unauthorized) => {
+                self.route.set("unauthorized");
+                Err(unauthorized(&self.state.config.www_authenticate_uri())
+                    .request_id(&self.request_id)
+                    .finish())
+            }
+            Err(auth::AuthError::Unavailable(why)) => {
+                self.route.set("unavailable");
+                log::error!("{} identity unavailable: {why}", self.request_id);
+                Err(self
+                    .fault(
+                        503,
+                        "The server is currently unavailable. Please try again at a later time.",
+                    )
+                    .finish())
+            }
+        }
     }
 
     /// A failure the caller cannot fix: logged in full, reported without internals.
@@ -178,8 +191,8 @@ async fn answer(call: &Call<'_>, payload: web::Payload) -> HttpResponse {
         }
         "/healthcheck" => ops::healthcheck(call),
         "/metrics" => ops::metrics(call),
-        p if p.starts_with("/v2.1/") => nova_api(call, &p["/v2.1/".len()..], false),
-        p if p.starts_with("/v2/") => nova_api(call, &p["/v2/".len()..], true),
+        p if p.starts_with("/v2.1/") => nova_api(call, &p["/v2.1/".len()..], false).await,
+        p if p.starts_with("/v2/") => nova_api(call, &p["/v2/".len()..], true).await,
         p if p.starts_with("/ingest/v1/") => {
             call.route.set("ingest");
             ingest::handle(call, &p["/ingest/v1/".len()..], payload).await
@@ -259,10 +272,10 @@ fn is_project_id(segment: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-')
 }
 
-fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
-    let Some(ctx) = call.authenticate() else {
-        call.route.set("unauthorized");
-        return call.unauthorized();
+async fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
+    let ctx = match call.authenticate().await {
+        Ok(ctx) => ctx,
+        Err(answer) => return answer,
     };
     let Some(route) = route(rest).filter(|_| call.method == Method::GET) else {
         call.route.set("route_miss");

@@ -36,7 +36,13 @@ pub fn metrics(call: &Call<'_>) -> HttpResponse {
     let gauges = Gauges {
         store_bytes: store.size_on_disk().unwrap_or(0),
         flush: store.flush_times(),
-        caches: Vec::new(),
+        caches: call
+            .state
+            .auth
+            .cache_stats()
+            .map(|(h, m)| ("keystone_tokens", h, m))
+            .into_iter()
+            .collect(),
     };
     let body = call.state.metrics.render(&gauges).into_bytes();
     Reply::new(200, Some("text/plain; version=0.0.4; charset=utf-8"), body).finish()

@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod conformance;
 mod golden;
+mod keystone;
 mod ops;
 mod policy;
 mod reads;
