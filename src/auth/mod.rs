@@ -67,7 +67,7 @@ pub enum AuthError {
 pub enum Authenticator {
     Noauth,
     TrustedHeaders,
-    Keystone(keystone::Keystone),
+    Keystone(Box<keystone::Keystone>),
 }
 
 impl Authenticator {
@@ -91,7 +91,7 @@ impl Authenticator {
                     "auth mode is keystone: tokens are validated at {}",
                     config.keystone.auth_url
                 );
-                Authenticator::Keystone(keystone::Keystone::new(config.keystone.clone()))
+                Authenticator::Keystone(Box::new(keystone::Keystone::new(config.keystone.clone())))
             }
         }
     }
