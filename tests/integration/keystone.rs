@@ -16,6 +16,9 @@ use crate::common::{TestServer, fixture};
 const LIST: &str = "/v2.1/servers/a0000000-0000-4000-8000-000000000001/os-instance-actions";
 const SHOW: &str = "/v2.1/servers/a0000000-0000-4000-8000-000000000001/os-instance-actions/req-a1000000-0000-4000-8000-000000000004";
 
+/// (user, project or None, roles)
+type Identity = (String, Option<String>, Vec<String>);
+
 #[derive(Default)]
 struct Double {
     logins: AtomicU64,
@@ -24,7 +27,7 @@ struct Double {
     service_ttl: AtomicU64,
     current_service_token: Mutex<String>,
     /// User tokens it knows: token -> (user, project or None, roles).
-    tokens: Mutex<HashMap<String, (String, Option<String>, Vec<String>)>>,
+    tokens: Mutex<HashMap<String, Identity>>,
     fail_with: AtomicU64,
     delay_ms: AtomicU64,
     reject_service_once: AtomicBool,
