@@ -72,6 +72,16 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// Open connections each worker accepts before new ones wait.
+    pub max_connections: usize,
+    /// Idle time a kept-alive connection is held open.
+    pub keep_alive: Span,
+    /// Time a client has to send its request head (slow clients are cut off).
+    pub request_timeout: Span,
+    /// Largest body of a single write (imports stream and are not limited).
+    pub max_body_bytes: usize,
+    /// Time in-flight requests get to finish after SIGTERM/SIGINT.
+    pub shutdown_timeout: Span,
 }
 
 impl Default for ServerConfig {
@@ -79,6 +89,11 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8774)),
             workers: 0,
+            max_connections: 1024,
+            keep_alive: Span(5),
+            request_timeout: Span(5),
+            max_body_bytes: 1024 * 1024,
+            shutdown_timeout: Span(30),
         }
     }
 }

@@ -32,11 +32,18 @@ pub struct Service {
     pub store: Arc<Store>,
     server: actix_web::dev::Server,
     background: Arc<AtomicBool>,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    drain_for: Duration,
 }
 
 impl Service {
     /// Serves until stopped (SIGINT/SIGTERM stop it gracefully), then makes the store durable.
     pub async fn run(self) -> std::io::Result<()> {
+        actix_web::rt::spawn(stop_on_signals(
+            self.server.handle(),
+            Arc::clone(&self.in_flight),
+            self.drain_for,
+        ));
         let served = self.server.await;
         self.background.store(true, Ordering::Relaxed);
         let store = self.store;
@@ -72,10 +79,12 @@ pub fn build_with_store(
     config: Config,
     store: Arc<Store>,
 ) -> Result<Service, Box<dyn std::error::Error>> {
+    let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let policy = policy::Watched::new(config.policy.file.clone()).map_err(|e| e.to_string())?;
     let state = web::Data::new(api::AppState {
         policy,
         auth: auth::Authenticator::from_config(&config),
+        in_flight: Arc::clone(&in_flight),
         metrics: metrics::Metrics::default(),
         store: Arc::clone(&store),
         limits: limits(&config),
@@ -88,6 +97,14 @@ pub fn build_with_store(
     if config.server.workers > 0 {
         server = server.workers(config.server.workers);
     }
+    let limits = &config.server;
+    let server = server
+        .max_connections(limits.max_connections.max(1))
+        .keep_alive(Duration::from_secs(limits.keep_alive.seconds()))
+        .client_request_timeout(Duration::from_secs(limits.request_timeout.seconds().max(1)))
+        .shutdown_timeout(limits.shutdown_timeout.seconds())
+        // Signals are ours: the first stops gracefully, a second exits at once.
+        .disable_signals();
     let addr = *server.addrs().first().ok_or("no listen address")?;
     let background = Arc::new(AtomicBool::new(false));
     if let Some(keep) = config.retention.deleted_servers_after {
@@ -108,5 +125,74 @@ pub fn build_with_store(
         store,
         server: server.run(),
         background,
+        in_flight,
+        drain_for: Duration::from_secs(config.server.shutdown_timeout.seconds()),
     })
+}
+
+/// SIGTERM or SIGINT: stop accepting, let in-flight requests finish (at most `drain_for`),
+/// then stop; `run` flushes the store and the process exits 0. A second signal exits at once.
+async fn stop_on_signals(
+    handle: actix_web::dev::ServerHandle,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    drain_for: Duration,
+) {
+    use actix_web::rt::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        log::error!("cannot listen for signals; stop the service with SIGKILL");
+        return;
+    };
+    first_of(term.recv(), int.recv()).await;
+    log::info!("signal received: finishing in-flight requests, then flushing the store");
+    handle.pause().await;
+    // Drained by our own count: actix's graceful worker stop does not reliably wait for a
+    // request whose body is still arriving.
+    let drained = async {
+        let deadline = std::time::Instant::now() + drain_for;
+        while in_flight.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let second = first_of(term.recv(), int.recv());
+    if first_of_which(drained, second).await {
+        log::warn!("second signal: exiting now");
+        std::process::exit(130);
+    }
+    handle.stop(false).await;
+    actix_web::rt::spawn(async move {
+        first_of(term.recv(), int.recv()).await;
+        log::warn!("second signal: exiting now");
+        std::process::exit(130);
+    });
+}
+
+/// Waits for the first of two futures; true when it was the second.
+async fn first_of_which<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> bool {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    std::future::poll_fn(|cx| {
+        if a.as_mut().poll(cx).is_ready() {
+            std::task::Poll::Ready(false)
+        } else if b.as_mut().poll(cx).is_ready() {
+            std::task::Poll::Ready(true)
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+/// Waits for whichever of two futures finishes first.
+async fn first_of<A: std::future::Future, B: std::future::Future>(a: A, b: B) {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    std::future::poll_fn(|cx| {
+        if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }

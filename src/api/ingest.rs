@@ -37,9 +37,6 @@ use crate::store::{
 };
 use crate::timeutil::now_micros;
 
-/// Largest JSON body of a single write; imports stream and have no overall limit.
-const MAX_BODY: usize = 1024 * 1024;
-
 enum Op {
     Export,
     Upsert,
@@ -126,6 +123,14 @@ impl From<StoreError> for Failure {
             StoreError::ServerNotFound(_)
             | StoreError::ActionNotFound { .. }
             | StoreError::EventNotFound { .. } => Failure::Fault(404, e.to_string()),
+            // The disk is full, read-only or failing: the write is refused whole, reads go on.
+            StoreError::Io(e) => {
+                log::error!("a write failed in the store: {e}");
+                Failure::Fault(
+                    503,
+                    "The store cannot accept writes right now; nothing was written.".into(),
+                )
+            }
             other => Failure::Internal(other.to_string()),
         }
     }
@@ -142,14 +147,15 @@ async fn next_chunk(payload: &mut web::Payload) -> Option<Result<web::Bytes, Fai
     Some(chunk.map_err(|e| Failure::Fault(400, format!("Reading the request body failed: {e}"))))
 }
 
-async fn read_body(mut payload: web::Payload) -> Result<Vec<u8>, Failure> {
+/// A single write's body, up to `max` bytes ([server] max_body_bytes); imports stream instead.
+async fn read_body(mut payload: web::Payload, max: usize) -> Result<Vec<u8>, Failure> {
     let mut body = Vec::new();
     while let Some(chunk) = next_chunk(&mut payload).await {
         let chunk = chunk?;
-        if body.len() + chunk.len() > MAX_BODY {
+        if body.len() + chunk.len() > max {
             return Err(Failure::Fault(
                 413,
-                format!("Request body is larger than {MAX_BODY} bytes."),
+                format!("Request body is larger than {max} bytes."),
             ));
         }
         body.extend_from_slice(&chunk);
@@ -181,7 +187,7 @@ async fn write(
             format!("Invalid server id '{server}': expected a lowercase UUID (8-4-4-4-12 hex)."),
         )
     })?;
-    let body = read_body(payload).await?;
+    let body = read_body(payload, call.state.config.server.max_body_bytes).await?;
     let map = if body.iter().all(u8::is_ascii_whitespace) {
         Map::new()
     } else {

@@ -36,6 +36,24 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     pub policy: crate::policy::Watched,
     pub auth: auth::Authenticator,
+    /// Requests being answered now; shutdown waits for it to reach zero.
+    pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a request as in flight for as long as it lives, cancellation included.
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    fn enter(counter: &Arc<std::sync::atomic::AtomicUsize>) -> InFlight {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlight(Arc::clone(counter))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -160,6 +178,7 @@ async fn dispatch(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let started = Instant::now();
+    let _in_flight = InFlight::enter(&state.in_flight);
     let call = Call {
         req: &req,
         state: &state,

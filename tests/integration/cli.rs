@@ -110,7 +110,7 @@ fn a_bad_config_file_is_refused_with_the_key() {
 }
 
 pub struct Served {
-    child: Child,
+    pub child: Child,
     pub addr: SocketAddr,
 }
 

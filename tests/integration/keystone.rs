@@ -365,3 +365,15 @@ fn trusted_headers_mode_believes_the_proxy_and_nothing_else() {
         "noauth tokens mean nothing here"
     );
 }
+
+/// Against a real Keystone: set up and started by .ci/run through scripts/keystone/.
+#[test]
+fn real_keystone() {
+    let Ok(url) = std::env::var("NOVA_ACTIONS_TEST_KEYSTONE_URL") else {
+        eprintln!(
+            "real_keystone: NOVA_ACTIONS_TEST_KEYSTONE_URL is not set; skipped (see scripts/keystone/README.md)"
+        );
+        return;
+    };
+    crate::real_keystone::run(&url);
+}

@@ -9,4 +9,5 @@ mod keystone;
 mod ops;
 mod policy;
 mod reads;
+mod real_keystone;
 mod writes;

@@ -214,3 +214,128 @@ fn scheduled_retention_purges_old_deleted_servers() {
         200
     );
 }
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut std::process::Child, within: std::time::Duration) -> Option<i32> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the service did not exit"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Whether a fresh connection gets an answer within half a second.
+fn served_a_new_request(addr: std::net::SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    if stream
+        .write_all(b"GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(stream.read(&mut buf), Ok(n) if n > 0)
+}
+
+/// Opens a connection and sends an import's head and the first half of its body.
+fn half_sent_import(addr: std::net::SocketAddr, body: &[u8]) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST /ingest/v1/import HTTP/1.1\r\nHost: x\r\nX-Auth-Token: admin:admin\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(&body[..body.len() / 2]).unwrap();
+    stream
+}
+
+#[test]
+fn sigterm_finishes_in_flight_requests_then_exits_zero() {
+    use std::io::{Read, Write};
+    let dir = TempDir::new();
+    let mut served = serve(&dir.0.join("store"));
+    let body = fixture();
+    let mut stream = half_sent_import(served.addr, &body);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    signal(&served.child, "TERM");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !served_a_new_request(served.addr),
+        "nothing new is served after SIGTERM"
+    );
+    stream.write_all(&body[body.len() / 2..]).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(
+        wait_exit(&mut served.child, std::time::Duration::from_secs(20)),
+        Some(0)
+    );
+    // What was imported during the shutdown is in the store.
+    let out = crate::cli::binary()
+        .arg("export")
+        .arg("--data-dir")
+        .arg(dir.0.join("store"))
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, body);
+}
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let dir = TempDir::new();
+    let mut served = serve(&dir.0.join("store"));
+    let _stuck = half_sent_import(served.addr, &fixture());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    signal(&served.child, "INT");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        served.child.try_wait().unwrap(),
+        None,
+        "still finishing the in-flight request"
+    );
+    signal(&served.child, "INT");
+    assert_eq!(
+        wait_exit(&mut served.child, std::time::Duration::from_secs(5)),
+        Some(130)
+    );
+}
+
+#[test]
+fn oversized_write_bodies_are_413_over_limit() {
+    let s = TestServer::with_config(|c| c.server.max_body_bytes = 100);
+    let body = format!(r#"{{"project_id": "{}"}}"#, "p".repeat(200));
+    let r = s.write(
+        "PUT",
+        "servers/c6000000-0000-4000-8000-000000000001",
+        ADMIN,
+        &body,
+    );
+    assert_eq!(r.status, 413);
+    assert_eq!(
+        r.text(),
+        r#"{"overLimit": {"code": 413, "message": "Request body is larger than 100 bytes."}}"#
+    );
+}

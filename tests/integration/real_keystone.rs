@@ -1,0 +1,185 @@
+//! Against a real Keystone (scripts/keystone/): .ci/run starts one and sets
+//! NOVA_ACTIONS_TEST_KEYSTONE_URL; without it the test says so and does nothing.
+
+use serde_json::{Value, json};
+
+use crate::common::{Response, TestServer, send_raw};
+
+const WRITE_USER: &str = "nova-actions";
+
+struct Keystone {
+    addr: std::net::SocketAddr,
+    url: String,
+}
+
+impl Keystone {
+    fn login(&self, user: &str, password: &str, scope: Value) -> (String, Value) {
+        let body = json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": user, "domain": {"id": "default"}, "password": password}}},
+            "scope": scope
+        }});
+        let r = send_raw(
+            self.addr,
+            "POST",
+            b"/v3/auth/tokens?nocatalog",
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 201, "login of {user}: {}", r.text());
+        (r.header("X-Subject-Token").unwrap().to_string(), r.json())
+    }
+
+    fn project_token(&self, user: &str, project: &str) -> (String, Value) {
+        let password = if user == "admin" { "admin" } else { "secret" };
+        self.login(
+            user,
+            password,
+            json!({"project": {"name": project, "domain": {"id": "default"}}}),
+        )
+    }
+
+    fn revoke(&self, admin: &str, token: &str) {
+        let r = send_raw(
+            self.addr,
+            "DELETE",
+            b"/v3/auth/tokens",
+            &[("X-Auth-Token", admin), ("X-Subject-Token", token)],
+            b"",
+        );
+        assert_eq!(r.status, 204, "revoke: {}", r.text());
+    }
+}
+
+fn get(s: &TestServer, path: &str, token: &str) -> Response {
+    s.send(
+        "GET",
+        path,
+        &[
+            ("X-Auth-Token", token),
+            ("OpenStack-API-Version", "compute 2.84"),
+        ],
+        b"",
+    )
+}
+
+fn cache_hits(s: &TestServer) -> u64 {
+    let text = s.send("GET", "/metrics", &[], b"").text();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("nova_actions_cache_hits_total{cache=\"keystone_tokens\"}"))
+        .unwrap();
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+pub fn run(url: &str) {
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("NOVA_ACTIONS_TEST_KEYSTONE_URL is http://HOST:PORT");
+    let keystone = Keystone {
+        addr,
+        url: url.to_string(),
+    };
+    let s = TestServer::with_config(|c| {
+        c.auth.mode = nova_actions::config::AuthMode::Keystone;
+        c.keystone.auth_url = keystone.url.clone();
+        c.keystone.username = WRITE_USER.into();
+        c.keystone.password = "secret".into();
+        c.keystone.project_name = "service".into();
+        c.keystone.timeout = "10s".parse().unwrap();
+    });
+
+    // Record a server owned by proj-a's real id, as the service user (role `service`).
+    let (reader, body) = keystone.project_token("reader-a", "proj-a");
+    let proj_a = body["token"]["project"]["id"].as_str().unwrap().to_string();
+    let (service, _) = keystone.project_token(WRITE_USER, "service");
+    let line = format!(
+        r#"{{"uuid":"e1000000-0000-4000-8000-000000000001","project_id":"{proj_a}","actions":[{{"request_id":"req-1","action":"resize","user_id":"u","project_id":"{proj_a}","start_time":"2024-01-01T00:00:00","message":"Error","events":[{{"event":"compute_resize","start_time":"2024-01-01T00:00:01","finish_time":"2024-01-01T00:00:02","result":"Error","traceback":"tb","host":"cmp","details":"why"}}]}}]}}"#
+    );
+    let r = s.send(
+        "POST",
+        "/ingest/v1/import",
+        &[("X-Auth-Token", &service)],
+        line.as_bytes(),
+    );
+    assert_eq!(
+        r.status,
+        200,
+        "import with a real service token: {}",
+        r.text()
+    );
+    let list = "/v2.1/servers/e1000000-0000-4000-8000-000000000001/os-instance-actions";
+    let show = format!("{list}/req-1");
+
+    // Each role, with the roles Keystone implies.
+    let r = get(&s, &show, &reader);
+    assert_eq!(r.status, 200, "reader-a: {}", r.text());
+    assert!(
+        r.json()["instanceAction"]["events"][0]
+            .get("traceback")
+            .is_none(),
+        "readers see no traceback"
+    );
+    let (member, _) = keystone.project_token("member-a", "proj-a");
+    assert_eq!(get(&s, list, &member).status, 200, "member implies reader");
+    let (admin_b, _) = keystone.project_token("admin-x", "proj-b");
+    let r = get(&s, &show, &admin_b);
+    assert_eq!(r.status, 200, "an admin of another project: {}", r.text());
+    assert_eq!(r.json()["instanceAction"]["events"][0]["traceback"], "tb");
+    let (reader_b_like, _) = keystone.login("norole-a", "secret", json!("unscoped"));
+    assert_eq!(
+        get(&s, list, &reader_b_like).status,
+        403,
+        "an unscoped token fails the project rules"
+    );
+    let (system_admin, _) = keystone.login("admin-x", "secret", json!({"system": {"all": true}}));
+    assert_eq!(
+        get(&s, list, &system_admin).status,
+        200,
+        "system admin is context_is_admin"
+    );
+    let r = s.send(
+        "POST",
+        "/ingest/v1/import",
+        &[("X-Auth-Token", &reader)],
+        line.as_bytes(),
+    );
+    assert_eq!(r.status, 403, "a reader may not write");
+
+    // Bad and revoked tokens.
+    let r = get(&s, list, "gAAAAABnot-a-real-fernet-token");
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("WWW-Authenticate"),
+        Some(format!("Keystone uri=\"{url}\"").as_str())
+    );
+    let (admin, _) = keystone.project_token("admin", "admin");
+    let (doomed, _) = keystone.project_token("reader-a", "proj-a");
+    keystone.revoke(&admin, &doomed);
+    assert_eq!(get(&s, list, &doomed).status, 401, "a revoked token");
+
+    // The cache: the same token again is not sent to Keystone.
+    let before = cache_hits(&s);
+    assert_eq!(get(&s, list, &reader).status, 200);
+    assert_eq!(cache_hits(&s), before + 1);
+
+    // Keystone stopped: unknown tokens fail closed, cached ones keep working.
+    if let Ok(stop) = std::env::var("NOVA_ACTIONS_TEST_KEYSTONE_STOP") {
+        let (fresh, _) = keystone.project_token("reader-a", "proj-a");
+        let status = std::process::Command::new("bash")
+            .arg(&stop)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{stop} failed");
+        let r = get(&s, list, &fresh);
+        assert_eq!(r.status, 503, "Keystone stopped: {}", r.text());
+        assert_eq!(r.json()["serviceUnavailable"]["code"], 503);
+        assert_eq!(
+            get(&s, list, &reader).status,
+            200,
+            "cached validation survives Keystone going away"
+        );
+    }
+}
