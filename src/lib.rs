@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod generate;
 pub mod input;
 pub mod json;
 pub mod metrics;

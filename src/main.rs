@@ -67,6 +67,19 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Fill a store with synthetic history for benchmarks (N servers × M actions × K events).
+    Generate {
+        #[arg(long, default_value_t = 100)]
+        servers: u64,
+        #[arg(long, default_value_t = 100)]
+        actions: u64,
+        #[arg(long, default_value_t = 3)]
+        events: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Print the effective configuration (file, environment and defaults merged).
     CheckConfig,
     /// Policy tools.
@@ -150,6 +163,25 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Purge { before, data_dir } => {
             data_dir_flag(data_dir);
             purge(&config, &before)
+        }
+        Command::Generate {
+            servers,
+            actions,
+            events,
+            seed,
+            data_dir,
+        } => {
+            data_dir_flag(data_dir);
+            generate(
+                &config,
+                nova_actions::generate::Shape {
+                    servers,
+                    actions_per_server: actions,
+                    events_per_action: events,
+                    seed,
+                    start: 1_500_000_000_000_000,
+                },
+            )
         }
         Command::CheckConfig => {
             print!("{}", config.render());
@@ -317,6 +349,29 @@ fn export(config: &Config, output: Option<PathBuf>) -> Result<(), Failure> {
         None => ndjson::export(&store, io::BufWriter::new(io::stdout().lock()))?,
     };
     eprintln!("exported {servers} servers");
+    Ok(())
+}
+
+fn generate(config: &Config, shape: nova_actions::generate::Shape) -> Result<(), Failure> {
+    let store = open_store(config)?;
+    let total = shape.servers.saturating_mul(shape.actions_per_server);
+    let mut progress = Progress::new(None);
+    let counts = nova_actions::generate::generate(&store, shape, |c| {
+        let done = if total > 0 {
+            c.actions as f64 / total as f64
+        } else {
+            1.0
+        };
+        progress.update((done * 1e6) as u64, c);
+    })?;
+    progress.finish();
+    eprintln!(
+        "generated {} servers, {} actions, {} events in {:.1}s",
+        counts.servers,
+        counts.actions,
+        counts.events,
+        progress.started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -238,29 +238,46 @@ fn hex_val(b: u8) -> Option<u8> {
 /// `"` -> \", `\` -> \\, \n \r \t \b \f as those escapes, every other char outside 0x20..=0x7e as \u00XX /
 /// \uXXXX with LOWERCASE hex, characters above U+FFFF as a UTF-16 surrogate pair (\ud83d\ude00); '/' not escaped.
 pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
-    for c in s.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            '\u{8}' => out.extend_from_slice(b"\\b"),
-            '\u{c}' => out.extend_from_slice(b"\\f"),
-            ' '..='~' => out.push(c as u8),
-            c => {
-                let mut units = [0u16; 2];
-                for &u in c.encode_utf16(&mut units).iter() {
-                    out.extend_from_slice(b"\\u");
-                    for shift in [12, 8, 4, 0] {
-                        out.push(HEX_LOWER[usize::from((u >> shift) & 0xf)]);
-                    }
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    // Runs of printable ASCII need no escaping: copy them whole, handle the rest char by char.
+    while start < bytes.len() {
+        let run = bytes[start..]
+            .iter()
+            .position(|&b| !(0x20..=0x7e).contains(&b) || b == b'"' || b == b'\\');
+        let end = run.map_or(bytes.len(), |n| start + n);
+        out.extend_from_slice(&bytes[start..end]);
+        if end == bytes.len() {
+            break;
+        }
+        let c = s[end..].chars().next().expect("end is a char boundary");
+        escape_char(out, c);
+        start = end + c.len_utf8();
+    }
+    out.push(b'"');
+}
+
+fn escape_char(out: &mut Vec<u8>, c: char) {
+    match c {
+        '"' => out.extend_from_slice(b"\\\""),
+        '\\' => out.extend_from_slice(b"\\\\"),
+        '\n' => out.extend_from_slice(b"\\n"),
+        '\r' => out.extend_from_slice(b"\\r"),
+        '\t' => out.extend_from_slice(b"\\t"),
+        '\u{8}' => out.extend_from_slice(b"\\b"),
+        '\u{c}' => out.extend_from_slice(b"\\f"),
+        c => {
+            let mut units = [0u16; 2];
+            for &u in c.encode_utf16(&mut units).iter() {
+                out.extend_from_slice(b"\\u");
+                for shift in [12, 8, 4, 0] {
+                    out.push(HEX_LOWER[usize::from((u >> shift) & 0xf)]);
                 }
             }
         }
     }
-    out.push(b'"');
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use sled::Transactional;
 use uuid::Uuid;
 
 use super::keys::{
-    ActionKey, action_key, action_key_ceil, action_key_floor, event_key, request_key,
+    ActionKey, action_key, event_key, first_started_at_or_before, is_newer,
+    last_started_at_or_after, request_key,
 };
 use super::{Result, Store, StoreError, decode, encode, widen_lag};
 use crate::model::{Action, Event, ServerHistory};
@@ -48,8 +49,12 @@ impl Store {
     /// lines is done (the CLI and the HTTP endpoint do so before reporting success).
     pub fn import_server(&self, history: &ServerHistory) -> Result<ImportCounts> {
         let id = &history.uuid;
-        self.servers
-            .insert(id.as_bytes(), encode(&history.server))?;
+        // A server new to this store has nothing its actions could match.
+        let fresh = self
+            .servers
+            .insert(id.as_bytes(), encode(&history.server))?
+            .is_none()
+            && self.actions.scan_prefix(id.as_bytes()).next().is_none();
         let mut counts = ImportCounts {
             servers: 1,
             ..ImportCounts::default()
@@ -57,7 +62,11 @@ impl Store {
         let mut claimed = HashSet::new();
         let mut batch = Vec::with_capacity(BATCH_ACTIONS);
         for (action, events) in &history.actions {
-            let existing = self.match_existing(id, action, &mut claimed)?;
+            let existing = if fresh {
+                None
+            } else {
+                self.match_existing(id, action, &mut claimed)?
+            };
             if let Some((key, stored, stored_events)) = &existing {
                 if stored == action && stored_events == events {
                     counts.unchanged += 1;
@@ -102,9 +111,10 @@ impl Store {
         action: &Action,
         claimed: &mut HashSet<ActionKey>,
     ) -> Result<Option<(ActionKey, Action, Vec<Event>)>> {
-        let low = action_key_floor(server, action.start_time);
-        let high = action_key_ceil(server, action.start_time);
-        for item in self.actions.range(low..=high) {
+        // Same start time, in recording order (oldest seq first).
+        let newest = first_started_at_or_before(server, action.start_time);
+        let oldest = last_started_at_or_after(server, action.start_time);
+        for item in self.actions.range(newest..=oldest).rev() {
             let (key, bytes) = item?;
             let key: ActionKey = key
                 .as_ref()
@@ -116,6 +126,7 @@ impl Store {
                     .events
                     .scan_prefix(key)
                     .values()
+                    .rev()
                     .map(|v| decode(&v?))
                     .collect::<Result<Vec<Event>>>()?;
                 return Ok(Some((key, stored, events)));
@@ -147,10 +158,7 @@ impl Store {
                     actions.insert(&planned.key, encode(planned.action))?;
                     let rkey = request_key(server, &planned.action.request_id);
                     let newest = by_request.get(&rkey)?;
-                    if newest
-                        .as_ref()
-                        .is_none_or(|n| n.as_ref() < planned.key.as_slice())
-                    {
+                    if newest.as_ref().is_none_or(|n| is_newer(&planned.key, n)) {
                         by_request.insert(rkey, &planned.key)?;
                     }
                     for stale in &planned.stale_events {

@@ -1,5 +1,10 @@
-//! Key encoding. Every key is big-endian and order-preserving, so that sled's byte order is the
-//! order the API asks for: a server's actions by (start_time, seq), an action's events by seq.
+//! Key encoding. Every key is big-endian and order-preserving; times and sequence numbers are
+//! stored inverted, so that a server's actions sort **newest first** and the API's lists are
+//! forward scans (sled walks forward much faster than backward).
+//!
+//! - action: `server uuid | !start_time | !seq`
+//! - event: `action key | !seq` (an action's events newest first)
+//! - request-id index: `server uuid | request_id bytes`
 
 use uuid::Uuid;
 
@@ -9,34 +14,35 @@ pub const UUID_LEN: usize = 16;
 pub const ACTION_KEY_LEN: usize = UUID_LEN + 8 + 8;
 pub const EVENT_KEY_LEN: usize = ACTION_KEY_LEN + 8;
 
-/// `server uuid | start_time | seq`: the key of an action in the `actions` tree.
 pub type ActionKey = [u8; ACTION_KEY_LEN];
+pub type EventKey = [u8; EVENT_KEY_LEN];
 
-/// Flipping the sign bit makes two's-complement times sort as unsigned bytes.
-pub fn time_bytes(t: Micros) -> [u8; 8] {
-    ((t as u64) ^ (1 << 63)).to_be_bytes()
+/// Flipping the sign bit makes two's-complement times sort as unsigned bytes; inverting all bits
+/// then reverses the order.
+fn time_bytes(t: Micros) -> [u8; 8] {
+    (!((t as u64) ^ (1 << 63))).to_be_bytes()
 }
 
 fn time_from_bytes(b: [u8; 8]) -> Micros {
-    (u64::from_be_bytes(b) ^ (1 << 63)) as i64
+    ((!u64::from_be_bytes(b)) ^ (1 << 63)) as i64
 }
 
 pub fn action_key(server: &Uuid, start_time: Micros, seq: u64) -> ActionKey {
     let mut key = [0u8; ACTION_KEY_LEN];
     key[..UUID_LEN].copy_from_slice(server.as_bytes());
     key[UUID_LEN..UUID_LEN + 8].copy_from_slice(&time_bytes(start_time));
-    key[UUID_LEN + 8..].copy_from_slice(&seq.to_be_bytes());
+    key[UUID_LEN + 8..].copy_from_slice(&(!seq).to_be_bytes());
     key
 }
 
-/// The smallest action key of `server` that starts at `start_time` or later.
-pub fn action_key_floor(server: &Uuid, start_time: Micros) -> ActionKey {
-    action_key(server, start_time, 0)
+/// The first key (in scan order) of `server`'s actions that started at `start_time` or earlier.
+pub fn first_started_at_or_before(server: &Uuid, start_time: Micros) -> ActionKey {
+    action_key(server, start_time, u64::MAX)
 }
 
-/// The largest action key of `server` that starts at `start_time` or earlier.
-pub fn action_key_ceil(server: &Uuid, start_time: Micros) -> ActionKey {
-    action_key(server, start_time, u64::MAX)
+/// The last key (in scan order) of `server`'s actions that started at `start_time` or later.
+pub fn last_started_at_or_after(server: &Uuid, start_time: Micros) -> ActionKey {
+    action_key(server, start_time, 0)
 }
 
 pub fn decode_action_key(key: &[u8]) -> Option<(Uuid, Micros, u64)> {
@@ -45,7 +51,7 @@ pub fn decode_action_key(key: &[u8]) -> Option<(Uuid, Micros, u64)> {
     }
     let server = Uuid::from_slice(&key[..UUID_LEN]).ok()?;
     let time = time_from_bytes(key[UUID_LEN..UUID_LEN + 8].try_into().ok()?);
-    let seq = u64::from_be_bytes(key[UUID_LEN + 8..].try_into().ok()?);
+    let seq = !u64::from_be_bytes(key[UUID_LEN + 8..].try_into().ok()?);
     Some((server, time, seq))
 }
 
@@ -53,10 +59,10 @@ pub fn as_action_key(bytes: &[u8]) -> Option<ActionKey> {
     bytes.try_into().ok()
 }
 
-pub fn event_key(action: &ActionKey, seq: u64) -> [u8; EVENT_KEY_LEN] {
+pub fn event_key(action: &ActionKey, seq: u64) -> EventKey {
     let mut key = [0u8; EVENT_KEY_LEN];
     key[..ACTION_KEY_LEN].copy_from_slice(action);
-    key[ACTION_KEY_LEN..].copy_from_slice(&seq.to_be_bytes());
+    key[ACTION_KEY_LEN..].copy_from_slice(&(!seq).to_be_bytes());
     key
 }
 
@@ -69,6 +75,11 @@ pub fn request_key(server: &Uuid, request_id: &str) -> Vec<u8> {
     key
 }
 
+/// Whether `candidate` is a newer action than `current` (scan order puts newer first).
+pub fn is_newer(candidate: &[u8], current: &[u8]) -> bool {
+    candidate < current
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,39 +90,48 @@ mod tests {
     }
 
     #[test]
-    fn negative_times_sort_before_positive() {
+    fn newer_actions_sort_first() {
         let s = uuid_of(7);
-        assert!(action_key(&s, -1, 0) < action_key(&s, 0, 0));
-        assert!(action_key(&s, i64::MIN, 0) < action_key(&s, -1, 0));
-        assert!(action_key(&s, 0, u64::MAX) < action_key(&s, 1, 0));
+        assert!(action_key(&s, 0, 0) < action_key(&s, -1, 0));
+        assert!(action_key(&s, -1, 0) < action_key(&s, i64::MIN, 0));
+        assert!(action_key(&s, 1, 0) < action_key(&s, 0, u64::MAX));
+        assert!(
+            action_key(&s, 5, 2) < action_key(&s, 5, 1),
+            "later recorded first among equal starts"
+        );
+        assert!(is_newer(&action_key(&s, 9, 0), &action_key(&s, 8, 0)));
     }
 
     #[test]
-    fn floor_and_ceil_bracket_every_seq() {
+    fn bounds_bracket_every_seq_of_a_time() {
         let s = uuid_of(9);
         let k = action_key(&s, 1_000, 42);
-        assert!(action_key_floor(&s, 1_000) <= k && k <= action_key_ceil(&s, 1_000));
-        assert!(action_key_ceil(&s, 999) < k && k < action_key_floor(&s, 1_001));
+        assert!(
+            first_started_at_or_before(&s, 1_000) <= k && k <= last_started_at_or_after(&s, 1_000)
+        );
+        assert!(last_started_at_or_after(&s, 1_001) < k && k < first_started_at_or_before(&s, 999));
     }
 
     #[test]
-    fn event_keys_stay_under_their_action() {
+    fn event_keys_stay_under_their_action_newest_first() {
         let a = action_key(&uuid_of(1), 5, 5);
-        let b = action_key(&uuid_of(1), 5, 6);
-        assert!(event_key(&a, u64::MAX) < event_key(&b, 0));
+        let b = action_key(&uuid_of(1), 5, 4);
+        assert!(event_key(&a, 0) < event_key(&b, u64::MAX));
+        assert!(event_key(&a, 3) < event_key(&a, 2));
         assert!(event_key(&a, 3).starts_with(&a));
     }
 
     proptest! {
         #[test]
-        fn key_order_is_server_time_seq_order(
+        fn key_order_is_server_then_newest_first(
             a in (any::<u128>(), any::<i64>(), any::<u64>()),
             b in (any::<u128>(), any::<i64>(), any::<u64>()),
         ) {
             let ka = action_key(&uuid_of(a.0), a.1, a.2);
             let kb = action_key(&uuid_of(b.0), b.1, b.2);
             // Uuid::from_u128 is big-endian, so u128 order is byte order.
-            prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
+            let expected = a.0.cmp(&b.0).then((b.1, b.2).cmp(&(a.1, a.2)));
+            prop_assert_eq!(ka.cmp(&kb), expected);
         }
 
         #[test]

@@ -22,10 +22,15 @@ use crate::model::{Action, Event, Server};
 use crate::timeutil::Micros;
 use commit::GroupCommit;
 pub use import::ImportCounts;
-use keys::{ActionKey, action_key, action_key_ceil, action_key_floor, event_key, request_key};
+use keys::{
+    ActionKey, EventKey, action_key, event_key, first_started_at_or_before, is_newer,
+    last_started_at_or_after, request_key,
+};
 
 /// Leading byte of every record: the layout can evolve with a migration instead of a rewrite.
 const RECORD_FORMAT: u8 = 1;
+/// The key layout of the trees, stored under `format`: 2 = newest-first action and event keys.
+const LAYOUT: u8 = 2;
 
 #[derive(Debug)]
 pub enum StoreError {
@@ -248,12 +253,12 @@ impl Store {
     fn check_format(&self) -> Result<()> {
         match self.db.get("format")? {
             None => {
-                self.db.insert("format", &[RECORD_FORMAT])?;
+                self.db.insert("format", &[LAYOUT])?;
                 self.durable()
             }
-            Some(v) if v.as_ref() == [RECORD_FORMAT] => Ok(()),
+            Some(v) if v.as_ref() == [LAYOUT] => Ok(()),
             Some(v) => Err(StoreError::Corrupt(format!(
-                "store layout {v:?} is not one this version understands ({RECORD_FORMAT})"
+                "store layout {v:?} is not one this version understands ({LAYOUT}): export it with the version that wrote it and import it here"
             ))),
         }
     }
@@ -311,15 +316,12 @@ impl Store {
         }
     }
 
-    /// An action's events, newest first.
+    /// An action's events, newest first (key order).
     pub fn events_newest_first(
         &self,
         action: &ActionKey,
     ) -> impl Iterator<Item = Result<Event>> + '_ {
-        self.events
-            .scan_prefix(action)
-            .rev()
-            .map(|item| decode(&item?.1))
+        self.events.scan_prefix(action).map(|item| decode(&item?.1))
     }
 
     /// A server's actions, newest first, restricted by `filter`. Lazy: a page reads only what it
@@ -334,28 +336,30 @@ impl Store {
         } else {
             Lag::default()
         };
-        let low = match filter.since {
-            Some(since) => action_key_floor(server, since.saturating_sub(lag.max)),
-            None => action_key_floor(server, i64::MIN),
+        // Newest first is key order. Nothing started after `before - min lag` can have been
+        // updated by `before`; nothing started before `since - max lag` since `since`.
+        let first = match filter.before {
+            Some(before) => first_started_at_or_before(server, before.saturating_sub(lag.min)),
+            None => first_started_at_or_before(server, i64::MAX),
         };
-        let ceiling = match filter.before {
-            Some(before) => action_key_ceil(server, before.saturating_sub(lag.min)),
-            None => action_key_ceil(server, i64::MAX),
+        let last = match filter.since {
+            Some(since) => last_started_at_or_after(server, since.saturating_sub(lag.max)),
+            None => last_started_at_or_after(server, i64::MIN),
         };
-        let high = match filter.older_than {
-            Some(marker) if marker <= ceiling => Bound::Excluded(marker),
-            _ => Bound::Included(ceiling),
+        let start = match filter.older_than {
+            Some(marker) if marker >= first => Bound::Excluded(marker),
+            _ => Bound::Included(first),
         };
-        let empty = match high {
-            Bound::Excluded(h) => h <= low,
-            _ => ceiling < low,
+        let empty = match start {
+            Bound::Excluded(s) => s >= last,
+            _ => first > last,
         };
         let (since, before) = (filter.since, filter.before);
         let range = (!empty).then(|| {
             self.actions
-                .range::<ActionKey, _>((Bound::Included(low), high))
+                .range::<ActionKey, _>((start, Bound::Included(last)))
         });
-        Ok(range.into_iter().flatten().rev().filter_map(move |item| {
+        Ok(range.into_iter().flatten().filter_map(move |item| {
             let (key, bytes) = match item {
                 Ok(kv) => kv,
                 Err(e) => return Some(Err(e.into())),
@@ -381,16 +385,18 @@ impl Store {
         })
     }
 
-    /// A server's actions oldest first, each with its events oldest first.
+    /// A server's actions oldest first, each with its events oldest first (exports).
     pub fn history(&self, server: &Uuid) -> impl Iterator<Item = Result<ActionWithEvents>> + '_ {
         self.actions
             .scan_prefix(server.as_bytes())
+            .rev()
             .map(move |item| {
                 let (key, bytes) = item?;
                 let action: Action = decode(&bytes)?;
                 let events = self
                     .events
                     .scan_prefix(&key)
+                    .rev()
                     .map(|e| decode(&e?.1))
                     .collect::<Result<Vec<Event>>>()?;
                 Ok((action, events))
@@ -565,7 +571,7 @@ impl Store {
                     created_at: None,
                 };
                 actions.insert(&key, encode(&action))?;
-                if newest.as_ref().is_none_or(|n| n.as_ref() < key.as_slice()) {
+                if newest.as_ref().is_none_or(|n| is_newer(&key, n)) {
                     by_request.insert(rkey.as_slice(), &key)?;
                 }
                 widen_lag(lag, server, 0)?;
@@ -765,8 +771,9 @@ impl Store {
     }
 
     /// An action's events oldest first, with their keys.
-    fn events_of(&self, key: &ActionKey) -> Result<Vec<([u8; keys::EVENT_KEY_LEN], Event)>> {
-        self.events
+    fn events_of(&self, key: &ActionKey) -> Result<Vec<(EventKey, Event)>> {
+        let mut events = self
+            .events
             .scan_prefix(key)
             .map(|item| {
                 let (k, v) = item?;
@@ -776,7 +783,9 @@ impl Store {
                     .map_err(|_| StoreError::Corrupt("event key".into()))?;
                 Ok((k, decode(&v)?))
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        events.reverse();
+        Ok(events)
     }
 
     fn action_key_for(&self, server: &Uuid, request_id: &str, fallback: bool) -> Result<ActionKey> {
@@ -793,12 +802,7 @@ impl Store {
         if !fallback {
             return Err(not_found());
         }
-        match self
-            .actions
-            .scan_prefix(server.as_bytes())
-            .keys()
-            .next_back()
-        {
+        match self.actions.scan_prefix(server.as_bytes()).keys().next() {
             Some(key) => {
                 keys::as_action_key(&key?).ok_or_else(|| StoreError::Corrupt("action key".into()))
             }

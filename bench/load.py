@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""Load benchmark for nova-actions (spec 04 §3). Run through bench/load.sh, which builds the
+release binaries and installs wrk. Every figure is a median over BENCH_RUNS runs.
+
+Environment (all optional):
+  BENCH_DIR         where stores and logs go            (/tmp/nova-actions-bench)
+  BENCH_DURATION    seconds per wrk run                 (5)
+  BENCH_RUNS        runs per figure (median reported)   (3)
+  BENCH_CONNECTIONS connections for throughput runs     (64)
+  BENCH_BIG         actions on the big server           (1000000)
+  BENCH_FOOTPRINT   1 = also build the 10,000,000-action store and measure it (slow)
+  BENCH_ONLY        comma list of sections: throughput,scaling,writes,import,startup,footprint
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target/release/nova-actions")
+BARE = os.path.join(ROOT, "target/release/examples/bare")
+WRITE_LOAD = os.path.join(ROOT, "target/release/examples/write_load")
+WORK = os.environ.get("BENCH_DIR", "/tmp/nova-actions-bench")
+DURATION = int(os.environ.get("BENCH_DURATION", "5"))
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+CONNS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
+BIG = int(os.environ.get("BENCH_BIG", "1000000"))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+HEADERS = {"X-Auth-Token": "admin:admin", "OpenStack-API-Version": "compute 2.84"}
+SERVER0 = "be000000-0000-4000-8000-000000000000"  # generate::server_id(0)
+
+results = []
+
+
+def wanted(section):
+    return not ONLY or section in ONLY
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def store(name, servers, actions, events):
+    """A generated store, built once and reused while its shape is unchanged."""
+    path = os.path.join(WORK, name)
+    marker = os.path.join(path, ".shape")
+    shape = f"{servers} {actions} {events}"
+    if os.path.exists(marker) and open(marker).read() == shape:
+        return path
+    shutil.rmtree(path, ignore_errors=True)
+    log(f"generating {name}: {servers} servers x {actions} actions x {events} events")
+    started = time.time()
+    subprocess.run([BIN, "generate", "--servers", str(servers), "--actions", str(actions),
+                    "--events", str(events), "--data-dir", path], check=True,
+                   stderr=subprocess.DEVNULL, env=dict(os.environ, RUST_LOG="warn"))
+    log(f"  {time.time() - started:.1f}s")
+    open(marker, "w").write(shape)
+    return path
+
+
+class Service:
+    def __init__(self, data_dir, port, log_level="info"):
+        self.port = port
+        self.log = open(os.path.join(WORK, f"serve-{port}.log"), "w")
+        self.started = time.time()
+        self.proc = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir],
+                                     stdout=self.log, stderr=self.log, env=dict(os.environ, RUST_LOG=log_level))
+        self.ready_after = wait_ready(port)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def rss_mb(self):
+        for line in open(f"/proc/{self.proc.pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+        self.proc.wait(60)
+        self.log.close()
+
+
+def wait_ready(port, path=None):
+    """Seconds until the service answers a real API request (not just the socket)."""
+    started = time.time()
+    url = f"http://127.0.0.1:{port}" + (path or f"/v2.1/servers/{SERVER0}/os-instance-actions?limit=1")
+    while time.time() - started < 600:
+        try:
+            req = urllib.request.Request(url, headers=HEADERS)
+            with urllib.request.urlopen(req, timeout=5) as r:
+                r.read()
+                return time.time() - started
+        except Exception:
+            time.sleep(0.02)
+    raise SystemExit(f"service on {port} never answered")
+
+
+def get(url):
+    req = urllib.request.Request(url, headers=HEADERS)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.read()
+
+
+def wrk(url, connections, threads=2, duration=None):
+    args = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration or DURATION}s", "--latency"]
+    for k, v in HEADERS.items():
+        args += ["-H", f"{k}: {v}"]
+    out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    errors = 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    return {"rps": rps, "p50_ms": to_ms(lat.get("50")), "p99_ms": to_ms(lat.get("99")), "errors": errors}
+
+
+def to_ms(text):
+    if text is None:
+        return float("nan")
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def median_of(run):
+    samples = [run() for _ in range(RUNS)]
+    return {k: statistics.median(s[k] for s in samples) for k in samples[0]}
+
+
+def record(section, name, figures, note=""):
+    results.append({"section": section, "name": name, **figures, "note": note})
+    shown = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
+    log(f"  {name}: {shown} {note}")
+
+
+def newest_action(svc, server=SERVER0):
+    body = json.loads(get(svc.url(f"/v2.1/servers/{server}/os-instance-actions?limit=1")))
+    return body["instanceActions"][0]
+
+
+def hour_before(timestamp):
+    import datetime
+    t = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%f") - datetime.timedelta(hours=1)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def throughput():
+    log("throughput: list, filtered list and show on a 10,000-action server, against a bare handler")
+    data = store("history-10k", 1, 10_000, 10)
+    svc = Service(data, 18774)
+    newest = newest_action(svc)
+    list_url = svc.url(f"/v2.1/servers/{SERVER0}/os-instance-actions?limit=50")
+    since_url = list_url + "&changes-since=" + hour_before(newest["updated_at"])
+    show_url = svc.url(f"/v2.1/servers/{SERVER0}/os-instance-actions/{newest['request_id']}")
+    sizes = {n: len(get(u)) for n, u in [("list", list_url), ("since", since_url), ("show", show_url)]}
+    figures = {
+        "list (limit 50)": median_of(lambda: wrk(list_url, CONNS)),
+        "list changes-since 1h": median_of(lambda: wrk(since_url, CONNS)),
+        "show (10 events)": median_of(lambda: wrk(show_url, CONNS)),
+    }
+    svc.stop()
+    quiet = Service(data, 18774, log_level="warn")
+    quiet_list = median_of(lambda: wrk(list_url, CONNS))
+    quiet.stop()
+    bare = subprocess.Popen([BARE, "127.0.0.1:18080", str(sizes["list"])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_ready(18080, "/")
+    ceiling = median_of(lambda: wrk("http://127.0.0.1:18080/", CONNS))
+    bare.terminate()
+    bare.wait()
+    record("throughput", f"bare actix-web, {sizes['list']}-byte body", ceiling)
+    for name, f in figures.items():
+        record("throughput", name, f, f"ratio to bare {f['rps'] / ceiling['rps']:.2f}")
+    record("throughput", "list (limit 50), access log off", quiet_list, f"ratio to bare {quiet_list['rps'] / ceiling['rps']:.2f}")
+
+
+def scaling():
+    log(f"scaling: one page at 100 vs {BIG:,} actions (1 connection)")
+    small = store("history-100", 1, 100, 3)
+    big = store(f"history-{BIG}", 1, BIG, 3)
+    page = lambda svc: svc.url(f"/v2.1/servers/{SERVER0}/os-instance-actions?limit=50")
+    svc = Service(small, 18775, log_level="warn")
+    at_100 = median_of(lambda: wrk(page(svc), 1, threads=1))
+    svc.stop()
+    svc = Service(big, 18776, log_level="warn")
+    at_big = median_of(lambda: wrk(page(svc), 1, threads=1))
+    since = page(svc) + "&changes-since=" + hour_before(newest_action(svc)["updated_at"])
+    filtered = median_of(lambda: wrk(since, 1, threads=1))
+    svc.stop()
+    record("scaling", "page at 100 actions", at_100)
+    record("scaling", f"page at {BIG:,} actions", at_big,
+           f"p50 ratio {at_big['p50_ms'] / at_100['p50_ms']:.2f}, p99 ratio {at_big['p99_ms'] / at_100['p99_ms']:.2f}")
+    record("scaling", f"changes-since 1h page at {BIG:,}", filtered,
+           f"p50 ratio to plain page {filtered['p50_ms'] / at_big['p50_ms']:.2f}")
+
+
+def writes():
+    log("durable writes: event start + finish pairs, 32 clients, acknowledged after flush + fdatasync")
+    def run():
+        path = os.path.join(WORK, "writes")
+        shutil.rmtree(path, ignore_errors=True)
+        svc = Service(path, 18777, log_level="warn")
+        out = subprocess.run([WRITE_LOAD, "127.0.0.1:18777", "32", str(DURATION)], capture_output=True, text=True, check=True).stdout
+        svc.stop()
+        fields = dict(kv.split("=") for kv in out.split())
+        return {"writes_per_s": float(fields["writes_per_s"]), "failed": int(fields["failed"])}
+    record("writes", "durable writes, 32 clients", median_of(run))
+
+
+def bulk_import():
+    log("bulk import: NDJSON (100 servers x 1,000 actions x 3 events) into an empty store")
+    source = store("import-source", 100, 1000, 3)
+    ndjson = os.path.join(WORK, "import.ndjson")
+    if not os.path.exists(ndjson):
+        subprocess.run([BIN, "export", "--data-dir", source, "-o", ndjson], check=True, stderr=subprocess.DEVNULL)
+    def run():
+        target = os.path.join(WORK, "import-target")
+        shutil.rmtree(target, ignore_errors=True)
+        started = time.time()
+        out = subprocess.run(["/usr/bin/time", "-f", "%M", BIN, "import", "--data-dir", target, ndjson],
+                             capture_output=True, text=True, check=True, env=dict(os.environ, RUST_LOG="warn"))
+        elapsed = time.time() - started
+        rss_kb = int(out.stderr.strip().splitlines()[-1])
+        disk = du(target)
+        return {"actions_per_s": 100_000 / elapsed, "max_rss_mb": rss_kb / 1024, "disk_mb": disk / 1e6}
+    figures = median_of(run)
+    record("import", "bulk import 100,000 actions", figures,
+           f"NDJSON {os.path.getsize(ndjson) / 1e6:.0f} MB, store/NDJSON {figures['disk_mb'] * 1e6 / os.path.getsize(ndjson):.2f}")
+
+
+def du(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def startup():
+    log("start-up: first answer after a clean stop and after kill -9 (100 servers x 1,000 actions)")
+    data = store("import-source", 100, 1000, 3)
+    svc = Service(data, 18778, log_level="warn")
+    svc.stop()
+    clean = Service(data, 18778, log_level="warn")
+    after_clean = clean.ready_after
+    clean.stop(signal.SIGKILL)
+    killed = Service(data, 18778, log_level="warn")
+    after_kill = killed.ready_after
+    killed.stop()
+    record("startup", "first answer after a clean stop", {"seconds": after_clean})
+    record("startup", "first answer after kill -9", {"seconds": after_kill})
+
+
+def footprint():
+    log("footprint: 10,000,000 actions (100,000 servers x 100 actions x 3 events)")
+    data = store("footprint-10m", 100_000, 100, 3)
+    ndjson_size = 0
+    proc = subprocess.Popen([BIN, "export", "--data-dir", data], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    for chunk in iter(lambda: proc.stdout.read(1 << 20), b""):
+        ndjson_size += len(chunk)
+    proc.wait()
+    svc = Service(data, 18779, log_level="warn")
+    first = svc.ready_after
+    for n in range(0, 100_000, 997):
+        get(svc.url(f"/v2.1/servers/be000000-0000-4000-8000-{n:012x}/os-instance-actions?limit=50"))
+    rss = svc.rss_mb()
+    svc.stop()
+    restart = Service(data, 18779, log_level="warn")
+    after_clean = restart.ready_after
+    restart.stop(signal.SIGKILL)
+    killed = Service(data, 18779, log_level="warn")
+    after_kill = killed.ready_after
+    killed.stop()
+    disk = du(data)
+    record("footprint", "10M actions", {"disk_gb": disk / 1e9, "ndjson_gb": ndjson_size / 1e9, "rss_serving_mb": rss,
+                                         "first_answer_s": first, "after_clean_stop_s": after_clean,
+                                         "after_kill_s": after_kill}, f"store/NDJSON {disk / ndjson_size:.2f}")
+
+
+def main():
+    os.makedirs(WORK, exist_ok=True)
+    sections = [("throughput", throughput), ("scaling", scaling), ("writes", writes), ("import", bulk_import),
+                ("startup", startup)]
+    if os.environ.get("BENCH_FOOTPRINT") == "1":
+        sections.append(("footprint", footprint))
+    for name, run in sections:
+        if wanted(name):
+            run()
+    print("\n| section | figure | values | note |\n|---|---|---|---|")
+    for r in results:
+        values = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+                           for k, v in r.items() if k not in ("section", "name", "note"))
+        print(f"| {r['section']} | {r['name']} | {values} | {r['note']} |")
+    with open(os.path.join(WORK, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
