@@ -186,9 +186,7 @@ pub fn show(r: &Request<'_>, request_id: &str) -> Outcome {
     let shape = EventShape::for_caller(r, &server);
     let events = match shape {
         None => Vec::new(),
-        Some(_) => store
-            .events_newest_first(&key)
-            .collect::<Result<Vec<Event>, StoreError>>()?,
+        Some(_) => store.events_newest_first(&key)?,
     };
     let mut body = Vec::with_capacity(512 + 256 * events.len());
     let mut outer = Obj::begin(&mut body);

@@ -8,8 +8,8 @@ use sled::Transactional;
 use uuid::Uuid;
 
 use super::keys::{
-    ActionKey, action_key, event_key, first_started_at_or_before, is_newer,
-    last_started_at_or_after, request_key,
+    ActionKey, action_key, first_started_at_or_before, is_newer, last_started_at_or_after,
+    request_key,
 };
 use super::{Result, Store, StoreError, decode, encode, widen_lag};
 use crate::model::{Action, Event, ServerHistory};
@@ -36,12 +36,11 @@ impl ImportCounts {
     }
 }
 
-/// One action to store: where, what, and which old event keys it replaces.
+/// One action to store, and where.
 struct Planned<'a> {
     key: ActionKey,
     action: &'a Action,
     events: &'a [Event],
-    stale_events: Vec<Vec<u8>>,
 }
 
 impl Store {
@@ -62,36 +61,25 @@ impl Store {
         let mut claimed = HashSet::new();
         let mut batch = Vec::with_capacity(BATCH_ACTIONS);
         for (action, events) in &history.actions {
-            let existing = if fresh {
+            let key = match if fresh {
                 None
             } else {
                 self.match_existing(id, action, &mut claimed)?
-            };
-            if let Some((key, stored, stored_events)) = &existing {
-                if stored == action && stored_events == events {
+            } {
+                Some((_, stored, stored_events))
+                    if stored == *action && stored_events == *events =>
+                {
                     counts.unchanged += 1;
                     continue;
                 }
-                let stale = self
-                    .events
-                    .scan_prefix(key)
-                    .keys()
-                    .map(|k| k.map(|k| k.to_vec()));
-                batch.push(Planned {
-                    key: *key,
-                    action,
-                    events,
-                    stale_events: stale.collect::<Result<_, _>>()?,
-                });
-            } else {
-                let key = action_key(id, action.start_time, self.db.generate_id()?);
-                batch.push(Planned {
-                    key,
-                    action,
-                    events,
-                    stale_events: Vec::new(),
-                });
-            }
+                Some((key, _, _)) => key,
+                None => action_key(id, action.start_time, self.db.generate_id()?),
+            };
+            batch.push(Planned {
+                key,
+                action,
+                events,
+            });
             counts.actions += 1;
             counts.events += events.len() as u64;
             if batch.len() == BATCH_ACTIONS {
@@ -122,14 +110,7 @@ impl Store {
                 .map_err(|_| StoreError::Corrupt("action key".into()))?;
             let stored: Action = decode(&bytes)?;
             if stored.request_id == action.request_id && claimed.insert(key) {
-                let events = self
-                    .events
-                    .scan_prefix(key)
-                    .values()
-                    .rev()
-                    .map(|v| decode(&v?))
-                    .collect::<Result<Vec<Event>>>()?;
-                return Ok(Some((key, stored, events)));
+                return Ok(Some((key, stored, self.events_of(&key)?)));
             }
         }
         Ok(None)
@@ -139,41 +120,30 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut event_keys = Vec::with_capacity(batch.len());
-        for planned in &batch {
-            let keys = planned
-                .events
-                .iter()
-                .map(|_| {
-                    self.db
-                        .generate_id()
-                        .map(|seq| event_key(&planned.key, seq))
-                })
-                .collect::<sled::Result<Vec<_>>>()?;
-            event_keys.push(keys);
-        }
+        // Encoded outside the transaction: sled may run its closure more than once.
+        let encoded: Vec<(Vec<u8>, Vec<u8>)> = batch
+            .iter()
+            .map(|p| (encode(p.action), encode(&p.events)))
+            .collect();
         (&self.actions, &self.by_request, &self.events, &self.lag)
             .transaction(|(actions, by_request, events, lag)| {
-                for (planned, new_keys) in batch.iter().zip(&event_keys) {
-                    actions.insert(&planned.key, encode(planned.action))?;
+                let mut max_lag: Option<(i64, i64)> = None;
+                for (planned, (action, list)) in batch.iter().zip(&encoded) {
+                    actions.insert(&planned.key[..], action.as_slice())?;
+                    events.insert(&planned.key[..], list.as_slice())?;
                     let rkey = request_key(server, &planned.action.request_id);
                     let newest = by_request.get(&rkey)?;
                     if newest.as_ref().is_none_or(|n| is_newer(&planned.key, n)) {
                         by_request.insert(rkey, &planned.key)?;
                     }
-                    for stale in &planned.stale_events {
-                        events.remove(stale.as_slice())?;
-                    }
-                    for (key, event) in new_keys.iter().zip(planned.events) {
-                        events.insert(&key[..], encode(event))?;
-                    }
                     if let Some(updated) = planned.action.updated_at {
-                        widen_lag(
-                            lag,
-                            server,
-                            updated.saturating_sub(planned.action.start_time),
-                        )?;
+                        let l = updated.saturating_sub(planned.action.start_time);
+                        max_lag = Some(max_lag.map_or((l, l), |(hi, lo)| (hi.max(l), lo.min(l))));
                     }
+                }
+                if let Some((hi, lo)) = max_lag {
+                    widen_lag(lag, server, hi)?;
+                    widen_lag(lag, server, lo)?;
                 }
                 Ok(())
             })

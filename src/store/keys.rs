@@ -2,8 +2,7 @@
 //! stored inverted, so that a server's actions sort **newest first** and the API's lists are
 //! forward scans (sled walks forward much faster than backward).
 //!
-//! - action: `server uuid | !start_time | !seq`
-//! - event: `action key | !seq` (an action's events newest first)
+//! - action (and its event list, in the `events` tree): `server uuid | !start_time | !seq`
 //! - request-id index: `server uuid | request_id bytes`
 
 use uuid::Uuid;
@@ -12,10 +11,8 @@ use crate::timeutil::Micros;
 
 pub const UUID_LEN: usize = 16;
 pub const ACTION_KEY_LEN: usize = UUID_LEN + 8 + 8;
-pub const EVENT_KEY_LEN: usize = ACTION_KEY_LEN + 8;
 
 pub type ActionKey = [u8; ACTION_KEY_LEN];
-pub type EventKey = [u8; EVENT_KEY_LEN];
 
 /// Flipping the sign bit makes two's-complement times sort as unsigned bytes; inverting all bits
 /// then reverses the order.
@@ -57,13 +54,6 @@ pub fn decode_action_key(key: &[u8]) -> Option<(Uuid, Micros, u64)> {
 
 pub fn as_action_key(bytes: &[u8]) -> Option<ActionKey> {
     bytes.try_into().ok()
-}
-
-pub fn event_key(action: &ActionKey, seq: u64) -> EventKey {
-    let mut key = [0u8; EVENT_KEY_LEN];
-    key[..ACTION_KEY_LEN].copy_from_slice(action);
-    key[ACTION_KEY_LEN..].copy_from_slice(&(!seq).to_be_bytes());
-    key
 }
 
 /// `server uuid | request_id bytes`: the request-id index. The uuid has a fixed length, so one
@@ -110,15 +100,6 @@ mod tests {
             first_started_at_or_before(&s, 1_000) <= k && k <= last_started_at_or_after(&s, 1_000)
         );
         assert!(last_started_at_or_after(&s, 1_001) < k && k < first_started_at_or_before(&s, 999));
-    }
-
-    #[test]
-    fn event_keys_stay_under_their_action_newest_first() {
-        let a = action_key(&uuid_of(1), 5, 5);
-        let b = action_key(&uuid_of(1), 5, 4);
-        assert!(event_key(&a, 0) < event_key(&b, u64::MAX));
-        assert!(event_key(&a, 3) < event_key(&a, 2));
-        assert!(event_key(&a, 3).starts_with(&a));
     }
 
     proptest! {

@@ -23,14 +23,15 @@ use crate::timeutil::Micros;
 use commit::GroupCommit;
 pub use import::ImportCounts;
 use keys::{
-    ActionKey, EventKey, action_key, event_key, first_started_at_or_before, is_newer,
-    last_started_at_or_after, request_key,
+    ActionKey, action_key, first_started_at_or_before, is_newer, last_started_at_or_after,
+    request_key,
 };
 
 /// Leading byte of every record: the layout can evolve with a migration instead of a rewrite.
 const RECORD_FORMAT: u8 = 1;
-/// The key layout of the trees, stored under `format`: 2 = newest-first action and event keys.
-const LAYOUT: u8 = 2;
+/// The key layout of the trees, stored under `format`: 3 = newest-first action keys, one
+/// event-list record per action.
+const LAYOUT: u8 = 3;
 
 #[derive(Debug)]
 pub enum StoreError {
@@ -316,12 +317,11 @@ impl Store {
         }
     }
 
-    /// An action's events, newest first (key order).
-    pub fn events_newest_first(
-        &self,
-        action: &ActionKey,
-    ) -> impl Iterator<Item = Result<Event>> + '_ {
-        self.events.scan_prefix(action).map(|item| decode(&item?.1))
+    /// An action's events, newest first.
+    pub fn events_newest_first(&self, action: &ActionKey) -> Result<Vec<Event>> {
+        let mut events = self.events_of(action)?;
+        events.reverse();
+        Ok(events)
     }
 
     /// A server's actions, newest first, restricted by `filter`. Lazy: a page reads only what it
@@ -393,13 +393,9 @@ impl Store {
             .map(move |item| {
                 let (key, bytes) = item?;
                 let action: Action = decode(&bytes)?;
-                let events = self
-                    .events
-                    .scan_prefix(&key)
-                    .rev()
-                    .map(|e| decode(&e?.1))
-                    .collect::<Result<Vec<Event>>>()?;
-                Ok((action, events))
+                let key = keys::as_action_key(&key)
+                    .ok_or_else(|| StoreError::Corrupt("action key".into()))?;
+                Ok((action, self.events_of(&key)?))
             })
     }
 
@@ -629,28 +625,10 @@ impl Store {
         start: EventStart,
     ) -> Result<Written<ActionWithEvents>> {
         let key = self.action_key_for(server, &start.request_id, start.fallback_to_last_action)?;
+        // The fallback attaches to the newest action without touching its updated_at.
         let bump = self
             .find_action(server, &start.request_id)?
             .is_some_and(|(k, _)| k == key);
-        let retry = self.events_of(&key)?.into_iter().any(|(_, e)| {
-            e.event == start.event
-                && e.host == start.host
-                && if start.time_given {
-                    e.start_time == Some(start.start_time)
-                } else {
-                    e.finish_time.is_none()
-                }
-        });
-        if retry {
-            let action = self.action_at(&key)?;
-            return self.with_events(
-                key,
-                Written {
-                    record: action,
-                    changed: false,
-                },
-            );
-        }
         let event = Event {
             event: start.event.clone(),
             start_time: Some(start.start_time),
@@ -661,11 +639,27 @@ impl Store {
             details: start.details.clone(),
             created_at: None,
         };
-        let ekey = event_key(&key, self.db.generate_id()?);
         let written =
             (&self.actions, &self.events, &self.lag).transaction(|(actions, events, lag)| {
                 let mut action: Action = tx_get(actions, &key)?;
-                events.insert(&ekey[..], encode(&event))?;
+                let mut list = tx_events(events, &key)?;
+                let retry = list.iter().any(|e| {
+                    e.event == start.event
+                        && e.host == start.host
+                        && if start.time_given {
+                            e.start_time == Some(start.start_time)
+                        } else {
+                            e.finish_time.is_none()
+                        }
+                });
+                if retry {
+                    return Ok(Written {
+                        record: (action, list),
+                        changed: false,
+                    });
+                }
+                list.push(event.clone());
+                events.insert(&key[..], encode(&list))?;
                 if bump {
                     action.updated_at = Some(start.start_time);
                     actions.insert(&key, encode(&action))?;
@@ -676,12 +670,11 @@ impl Store {
                     )?;
                 }
                 Ok(Written {
-                    record: action,
+                    record: (action, list),
                     changed: true,
                 })
             })?;
-        let written = self.ack(written)?;
-        self.with_events(key, written)
+        self.ack(written)
     }
 
     pub fn finish_event(
@@ -694,25 +687,24 @@ impl Store {
         let bump = self
             .find_action(server, &finish.request_id)?
             .is_some_and(|(k, _)| k == key);
-        let (ekey, _) = self
-            .events_of(&key)?
-            .into_iter()
-            .find(|(_, e)| e.event == finish.event)
-            .ok_or_else(|| StoreError::EventNotFound {
-                event: finish.event.clone(),
-                request_id: finish.request_id.clone(),
-            })?;
         let written =
             (&self.actions, &self.events, &self.lag).transaction(|(actions, events, lag)| {
                 let mut action: Action = tx_get(actions, &key)?;
-                let mut event: Event = tx_get(events, &ekey)?;
+                let mut list = tx_events(events, &key)?;
+                // Nova finishes the oldest event of that name.
+                let Some(event) = list.iter_mut().find(|e| e.event == finish.event) else {
+                    return abort(StoreError::EventNotFound {
+                        event: finish.event.clone(),
+                        request_id: finish.request_id.clone(),
+                    });
+                };
                 let same = event.result.as_deref() == Some(finish.result.as_str())
                     && event.traceback == finish.traceback
                     && event.details == finish.details
                     && (!finish.time_given || event.finish_time == Some(finish.finish_time));
                 if same && event.finish_time.is_some() {
                     return Ok(Written {
-                        record: action,
+                        record: (action, list),
                         changed: false,
                     });
                 }
@@ -720,7 +712,7 @@ impl Store {
                 event.result = Some(finish.result.clone());
                 event.traceback = finish.traceback.clone();
                 event.details = finish.details.clone();
-                events.insert(&ekey[..], encode(&event))?;
+                events.insert(&key[..], encode(&list))?;
                 if finish.result.eq_ignore_ascii_case("error") {
                     action.message = Some("Error".to_string());
                 }
@@ -734,12 +726,11 @@ impl Store {
                 }
                 actions.insert(&key, encode(&action))?;
                 Ok(Written {
-                    record: action,
+                    record: (action, list),
                     changed: true,
                 })
             })?;
-        let written = self.ack(written)?;
-        self.with_events(key, written)
+        self.ack(written)
     }
 
     // ----- helpers -----
@@ -756,36 +747,19 @@ impl Store {
         key: ActionKey,
         written: Written<Action>,
     ) -> Result<Written<ActionWithEvents>> {
-        let events = self.events_of(&key)?.into_iter().map(|(_, e)| e).collect();
+        let events = self.events_of(&key)?;
         Ok(Written {
             record: (written.record, events),
             changed: written.changed,
         })
     }
 
-    fn action_at(&self, key: &ActionKey) -> Result<Action> {
-        match self.actions.get(key)? {
+    /// An action's events, oldest first.
+    pub fn events_of(&self, key: &ActionKey) -> Result<Vec<Event>> {
+        match self.events.get(key)? {
             Some(bytes) => decode(&bytes),
-            None => Err(StoreError::Corrupt("action vanished".into())),
+            None => Ok(Vec::new()),
         }
-    }
-
-    /// An action's events oldest first, with their keys.
-    fn events_of(&self, key: &ActionKey) -> Result<Vec<(EventKey, Event)>> {
-        let mut events = self
-            .events
-            .scan_prefix(key)
-            .map(|item| {
-                let (k, v) = item?;
-                let k = k
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("event key".into()))?;
-                Ok((k, decode(&v)?))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        events.reverse();
-        Ok(events)
     }
 
     fn action_key_for(&self, server: &Uuid, request_id: &str, fallback: bool) -> Result<ActionKey> {
@@ -836,6 +810,14 @@ fn tx_get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult
     match tree.get(key)? {
         Some(bytes) => tx_decode(&bytes),
         None => abort(StoreError::Corrupt("record vanished during a write".into())),
+    }
+}
+
+/// An action's event list inside a transaction (absent: none yet).
+fn tx_events(tree: &TransactionalTree, key: &ActionKey) -> TxResult<Vec<Event>> {
+    match tree.get(key)? {
+        Some(bytes) => tx_decode(&bytes),
+        None => Ok(Vec::new()),
     }
 }
 

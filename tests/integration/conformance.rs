@@ -1387,7 +1387,7 @@ fn an_internal_failure_leaks_nothing() {
     let store = dir.0.join("store");
     {
         let db = sled::open(&store).unwrap();
-        db.insert("format", &[2u8]).unwrap();
+        db.insert("format", &[3u8]).unwrap();
         let servers = db.open_tree("servers").unwrap();
         let id = uuid::Uuid::parse_str("f5000000-0000-4000-8000-000000000001").unwrap();
         servers
