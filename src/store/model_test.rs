@@ -232,7 +232,7 @@ impl Op {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
     Server(Server, bool),
-    Action(Action, Vec<Event>, bool),
+    Action(Box<(Action, Vec<Event>)>, bool),
     Purged(Option<u64>),
     Imported(u64, u64, u64, u64),
     Reopened,
@@ -312,7 +312,7 @@ impl Model {
 
     fn reply(&self, server: &Uuid, i: usize, changed: bool) -> Outcome {
         let a = &self.actions[server][i];
-        Outcome::Action(a.action.clone(), a.events.clone(), changed)
+        Outcome::Action(Box::new((a.action.clone(), a.events.clone())), changed)
     }
 
     fn apply(&mut self, op: &Op) -> Outcome {
@@ -392,7 +392,7 @@ impl Model {
                     events: Vec::new(),
                 });
                 self.sort(&id);
-                Outcome::Action(action, Vec::new(), true)
+                Outcome::Action(Box::new((action, Vec::new())), true)
             }
             Op::FinishAction {
                 server,
@@ -598,7 +598,7 @@ impl Subject {
     fn apply(&mut self, op: &Op) -> Outcome {
         let s = self.store();
         let action = |r: super::Result<super::Written<super::ActionWithEvents>>| match r {
-            Ok(w) => Outcome::Action(w.record.0, w.record.1, w.changed),
+            Ok(w) => Outcome::Action(Box::new(w.record), w.changed),
             Err(e) => outcome_of_error(e),
         };
         match op {
