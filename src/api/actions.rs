@@ -155,6 +155,29 @@ pub fn list(r: &Request<'_>) -> Outcome {
     Ok(Reply::json(200, r.content_type(), body))
 }
 
+/// A purge removes the server record first and its history after it, in several steps, so a
+/// read that overlapped one may have seen part of the history, or an index entry whose action
+/// went before it was read (a storage error). If the server is gone once the answer is built,
+/// the read raced its purge: it answers 404, as if it came after. (An answer that streams
+/// checks only its first part.)
+pub fn unless_purged_meanwhile(r: &Request<'_>, result: Outcome) -> Outcome {
+    match result {
+        Ok(_) | Err(Failure::Store(_)) => {
+            let gone = server_uuid(r.server)
+                .is_some_and(|id| matches!(r.call.state.store.server(&id), Ok(None)));
+            if gone {
+                Err(Failure::Fault(
+                    404,
+                    format!("Instance {} could not be found.", r.server),
+                ))
+            } else {
+                result
+            }
+        }
+        other => other,
+    }
+}
+
 /// Below 2.58 there is no paging: every action of the server, newest first, streamed when long.
 fn list_all(r: &Request<'_>, id: &Uuid) -> Outcome {
     let store = Arc::clone(&r.call.state.store);

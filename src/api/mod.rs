@@ -361,6 +361,7 @@ async fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
         None => actions::list(&request),
         Some(rid) => actions::show(&request, rid),
     };
+    let result = actions::unless_purged_meanwhile(&request, result);
     match result {
         Ok(reply) => answer(reply),
         Err(actions::Failure::Fault(code, message)) => answer(call.fault(code, &message)),

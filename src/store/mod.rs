@@ -4,6 +4,8 @@
 mod commit;
 mod import;
 pub mod keys;
+#[cfg(test)]
+mod model_test;
 
 use std::fmt;
 use std::fs::File;

@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod conformance;
+mod durability;
 mod golden;
 mod keystone;
 mod ops;

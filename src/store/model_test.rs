@@ -1,0 +1,797 @@
+//! Model-based test of the store: random sequences of writes (and reopens of the same directory)
+//! are applied both to the sled [`Store`] and to a plain in-memory model of Nova's write
+//! semantics (spec 03 §2), and after every step the two must agree on the step's outcome, every
+//! server's record, every action list (newest first), every history (with events) and every
+//! request-id lookup.
+//!
+//! A failing case is shrunk and printed by proptest; its seed is kept in
+//! `proptest-regressions/store/model_test.txt` (left out of git) so that a rerun replays it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+use uuid::Uuid;
+
+use super::{ActionFilter, ActionStart, EventFinish, EventStart, ServerFields, Store, StoreError};
+use crate::model::{Action, Event, Server, ServerHistory};
+use crate::timeutil::Micros;
+
+const SERVERS: u8 = 3;
+const REQUEST_IDS: [&str; 3] = ["req-a", "req-b", "req-c"];
+const EVENTS: [&str; 3] = ["compute_a", "compute_b", "compute_c"];
+const RESULTS: [&str; 4] = ["Success", "Error", "error", "ERROR"];
+
+fn server_id(n: u8) -> Uuid {
+    Uuid::from_u128(0x5e00 + u128::from(n))
+}
+
+fn pick(n: u8) -> Option<String> {
+    (n > 0).then(|| format!("v{n}"))
+}
+
+// ----- operations -----
+
+#[derive(Debug, Clone)]
+struct ImportAction {
+    rid: usize,
+    start: Micros,
+    finish: Option<Micros>,
+    updated: Option<Micros>,
+    error: bool,
+    events: Vec<(usize, Micros, Option<Micros>, usize)>,
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Upsert {
+        server: u8,
+        project: u8,
+        host: u8,
+        created_at: Option<Micros>,
+    },
+    Delete {
+        server: u8,
+        at: Micros,
+    },
+    Purge {
+        server: u8,
+    },
+    StartAction {
+        server: u8,
+        rid: usize,
+        name: u8,
+        user: u8,
+        time: Micros,
+        time_given: bool,
+    },
+    FinishAction {
+        server: u8,
+        rid: usize,
+        time: Micros,
+        time_given: bool,
+    },
+    StartEvent {
+        server: u8,
+        rid: usize,
+        event: usize,
+        host: u8,
+        details: u8,
+        time: Micros,
+        time_given: bool,
+        fallback: bool,
+    },
+    FinishEvent {
+        server: u8,
+        rid: usize,
+        event: usize,
+        result: usize,
+        traceback: u8,
+        details: u8,
+        time: Micros,
+        time_given: bool,
+        fallback: bool,
+    },
+    Import {
+        server: u8,
+        project: u8,
+        deleted: bool,
+        actions: Vec<ImportAction>,
+    },
+    Reopen,
+}
+
+fn import_action() -> impl Strategy<Value = ImportAction> {
+    (
+        0..REQUEST_IDS.len(),
+        0i64..8,
+        proptest::option::of(0i64..40),
+        proptest::option::of(0i64..40),
+        any::<bool>(),
+        proptest::collection::vec(
+            (
+                0..EVENTS.len(),
+                0i64..40,
+                proptest::option::of(0i64..40),
+                0..RESULTS.len(),
+            ),
+            0..3,
+        ),
+    )
+        .prop_map(
+            |(rid, start, finish, updated, error, events)| ImportAction {
+                rid,
+                start,
+                finish,
+                updated,
+                error,
+                events,
+            },
+        )
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let server = 0..SERVERS;
+    let rid = 0..REQUEST_IDS.len();
+    let event = 0..EVENTS.len();
+    prop_oneof![
+        2 => (server.clone(), 0u8..2, 0u8..3, proptest::option::of(0i64..5)).prop_map(
+            |(server, project, host, created_at)| Op::Upsert { server, project, host, created_at }
+        ),
+        1 => (server.clone(), 0i64..50).prop_map(|(server, at)| Op::Delete { server, at }),
+        1 => server.clone().prop_map(|server| Op::Purge { server }),
+        4 => (server.clone(), rid.clone(), 0u8..2, 0u8..2, 0i64..8, any::<bool>()).prop_map(
+            |(server, rid, name, user, time, time_given)| Op::StartAction {
+                server, rid, name, user, time, time_given
+            }
+        ),
+        2 => (server.clone(), rid.clone(), 0i64..40, any::<bool>()).prop_map(
+            |(server, rid, time, time_given)| Op::FinishAction { server, rid, time, time_given }
+        ),
+        5 => (
+            server.clone(), rid.clone(), event.clone(), 0u8..2, 0u8..2, 0i64..40,
+            any::<bool>(), proptest::bool::weighted(0.2),
+        ).prop_map(|(server, rid, event, host, details, time, time_given, fallback)| {
+            Op::StartEvent { server, rid, event, host, details, time, time_given, fallback }
+        }),
+        5 => (
+            (server.clone(), rid.clone(), event.clone(), 0..RESULTS.len()),
+            (0u8..2, 0u8..2, 0i64..40, any::<bool>(), proptest::bool::weighted(0.2)),
+        ).prop_map(|((server, rid, event, result), (traceback, details, time, time_given, fallback))| {
+            Op::FinishEvent {
+                server, rid, event, result, traceback, details, time, time_given, fallback
+            }
+        }),
+        1 => (server, 0u8..2, proptest::bool::weighted(0.2),
+              proptest::collection::vec(import_action(), 0..4)).prop_map(
+            |(server, project, deleted, actions)| Op::Import { server, project, deleted, actions }
+        ),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+impl Op {
+    fn history(&self) -> Option<ServerHistory> {
+        let Op::Import {
+            server,
+            project,
+            deleted,
+            actions,
+        } = self
+        else {
+            return None;
+        };
+        Some(ServerHistory {
+            uuid: server_id(*server),
+            server: Server {
+                project_id: format!("p{project}"),
+                user_id: None,
+                host: None,
+                created_at: Some(1),
+                deleted: *deleted,
+                deleted_at: deleted.then_some(3),
+            },
+            actions: actions
+                .iter()
+                .map(|a| {
+                    (
+                        Action {
+                            request_id: REQUEST_IDS[a.rid].to_string(),
+                            action: "reboot".into(),
+                            user_id: None,
+                            project_id: Some("p0".into()),
+                            start_time: a.start,
+                            finish_time: a.finish,
+                            updated_at: a.updated,
+                            message: a.error.then(|| "Error".to_string()),
+                            created_at: None,
+                        },
+                        a.events
+                            .iter()
+                            .map(|(e, start, finish, result)| Event {
+                                event: EVENTS[*e].to_string(),
+                                start_time: Some(*start),
+                                finish_time: *finish,
+                                result: finish.map(|_| RESULTS[*result].to_string()),
+                                traceback: None,
+                                host: Some("h".into()),
+                                details: None,
+                                created_at: None,
+                            })
+                            .collect(),
+                    )
+                })
+                .collect(),
+        })
+    }
+}
+
+// ----- the model -----
+
+/// What a step returned, in a form both sides can produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Server(Server, bool),
+    Action(Box<(Action, Vec<Event>)>, bool),
+    Purged(Option<u64>),
+    Imported(u64, u64, u64, u64),
+    Reopened,
+    ServerNotFound(Uuid),
+    ActionNotFound(Uuid, String),
+    EventNotFound(String, String),
+    Other(String),
+}
+
+fn outcome_of_error(e: StoreError) -> Outcome {
+    match e {
+        StoreError::ServerNotFound(id) => Outcome::ServerNotFound(id),
+        StoreError::ActionNotFound { server, request_id } => {
+            Outcome::ActionNotFound(server, request_id)
+        }
+        StoreError::EventNotFound { event, request_id } => {
+            Outcome::EventNotFound(event, request_id)
+        }
+        other => Outcome::Other(other.to_string()),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct MAction {
+    seq: u64,
+    action: Action,
+    events: Vec<Event>,
+}
+
+#[derive(Debug, Default)]
+struct Model {
+    servers: BTreeMap<Uuid, Server>,
+    /// Each server's actions in key order: (start_time, seq).
+    actions: BTreeMap<Uuid, Vec<MAction>>,
+    seq: u64,
+}
+
+impl Model {
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn actions_of(&mut self, server: &Uuid) -> &mut Vec<MAction> {
+        self.actions.entry(*server).or_default()
+    }
+
+    fn sort(&mut self, server: &Uuid) {
+        self.actions_of(server)
+            .sort_by_key(|a| (a.action.start_time, a.seq));
+    }
+
+    /// The newest action with this request id: the largest (start_time, seq).
+    fn find(&self, server: &Uuid, rid: &str) -> Option<usize> {
+        let actions = self.actions.get(server)?;
+        actions.iter().rposition(|a| a.action.request_id == rid)
+    }
+
+    /// `action_key_for`: the action an event or finish goes to, and whether it was found by its
+    /// request id (only then is `updated_at` bumped).
+    fn target(&self, server: &Uuid, rid: &str, fallback: bool) -> Result<(usize, bool), Outcome> {
+        if !self.servers.contains_key(server) {
+            return Err(Outcome::ServerNotFound(*server));
+        }
+        if let Some(i) = self.find(server, rid) {
+            return Ok((i, true));
+        }
+        let not_found = Outcome::ActionNotFound(*server, rid.to_string());
+        if !fallback {
+            return Err(not_found);
+        }
+        match self.actions.get(server).map_or(0, Vec::len) {
+            0 => Err(not_found),
+            n => Ok((n - 1, false)),
+        }
+    }
+
+    fn reply(&self, server: &Uuid, i: usize, changed: bool) -> Outcome {
+        let a = &self.actions[server][i];
+        Outcome::Action(Box::new((a.action.clone(), a.events.clone())), changed)
+    }
+
+    fn apply(&mut self, op: &Op) -> Outcome {
+        match op {
+            Op::Upsert {
+                server,
+                project,
+                host,
+                created_at,
+            } => {
+                let id = server_id(*server);
+                let old = self.servers.get(&id).cloned();
+                let new = Server {
+                    project_id: format!("p{project}"),
+                    user_id: None,
+                    host: pick(*host),
+                    created_at: created_at.or(old.as_ref().and_then(|o| o.created_at)),
+                    deleted: old.as_ref().is_some_and(|o| o.deleted),
+                    deleted_at: old.as_ref().and_then(|o| o.deleted_at),
+                };
+                let changed = old.as_ref() != Some(&new);
+                self.servers.insert(id, new.clone());
+                Outcome::Server(new, changed)
+            }
+            Op::Delete { server, at } => {
+                let id = server_id(*server);
+                let Some(s) = self.servers.get_mut(&id) else {
+                    return Outcome::ServerNotFound(id);
+                };
+                if s.deleted {
+                    return Outcome::Server(s.clone(), false);
+                }
+                s.deleted = true;
+                s.deleted_at = Some(*at);
+                Outcome::Server(s.clone(), true)
+            }
+            Op::Purge { server } => {
+                let id = server_id(*server);
+                let existed = self.servers.remove(&id).is_some();
+                let actions = self.actions.remove(&id).map_or(0, |a| a.len() as u64);
+                Outcome::Purged((existed || actions > 0).then_some(actions))
+            }
+            Op::StartAction {
+                server,
+                rid,
+                name,
+                user,
+                time,
+                time_given,
+            } => {
+                let id = server_id(*server);
+                if !self.servers.contains_key(&id) {
+                    return Outcome::ServerNotFound(id);
+                }
+                let start = start_of(op);
+                if let Some(i) = self.find(&id, REQUEST_IDS[*rid]) {
+                    if super::is_retry_of(&self.actions[&id][i].action, &start) {
+                        return self.reply(&id, i, false);
+                    }
+                }
+                let seq = self.next_seq();
+                let action = Action {
+                    request_id: REQUEST_IDS[*rid].to_string(),
+                    action: format!("act{name}"),
+                    user_id: pick(*user),
+                    project_id: Some("p0".into()),
+                    start_time: *time,
+                    finish_time: None,
+                    updated_at: Some(*time),
+                    message: None,
+                    created_at: None,
+                };
+                let _ = time_given;
+                self.actions_of(&id).push(MAction {
+                    seq,
+                    action: action.clone(),
+                    events: Vec::new(),
+                });
+                self.sort(&id);
+                Outcome::Action(Box::new((action, Vec::new())), true)
+            }
+            Op::FinishAction {
+                server,
+                rid,
+                time,
+                time_given,
+            } => {
+                let id = server_id(*server);
+                let (i, _) = match self.target(&id, REQUEST_IDS[*rid], false) {
+                    Ok(t) => t,
+                    Err(e) => return e,
+                };
+                let a = &mut self.actions_of(&id)[i].action;
+                if a.finish_time.is_some() && (!time_given || a.finish_time == Some(*time)) {
+                    return self.reply(&id, i, false);
+                }
+                a.finish_time = Some(*time);
+                a.updated_at = Some(*time);
+                self.reply(&id, i, true)
+            }
+            Op::StartEvent {
+                server,
+                rid,
+                event,
+                host,
+                details,
+                time,
+                time_given,
+                fallback,
+            } => {
+                let id = server_id(*server);
+                let (i, bump) = match self.target(&id, REQUEST_IDS[*rid], *fallback) {
+                    Ok(t) => t,
+                    Err(e) => return e,
+                };
+                let name = EVENTS[*event];
+                let host = pick(*host);
+                let a = &mut self.actions_of(&id)[i];
+                let retry = a.events.iter().any(|e| {
+                    e.event == name
+                        && e.host == host
+                        && if *time_given {
+                            e.start_time == Some(*time)
+                        } else {
+                            e.finish_time.is_none()
+                        }
+                });
+                if retry {
+                    return self.reply(&id, i, false);
+                }
+                a.events.push(Event {
+                    event: name.to_string(),
+                    start_time: Some(*time),
+                    finish_time: None,
+                    result: None,
+                    traceback: None,
+                    host,
+                    details: pick(*details),
+                    created_at: None,
+                });
+                if bump {
+                    a.action.updated_at = Some(*time);
+                }
+                self.reply(&id, i, true)
+            }
+            Op::FinishEvent {
+                server,
+                rid,
+                event,
+                result,
+                traceback,
+                details,
+                time,
+                time_given,
+                fallback,
+            } => {
+                let id = server_id(*server);
+                let (i, bump) = match self.target(&id, REQUEST_IDS[*rid], *fallback) {
+                    Ok(t) => t,
+                    Err(e) => return e,
+                };
+                let name = EVENTS[*event];
+                let a = &mut self.actions_of(&id)[i];
+                // The oldest event with that name.
+                let Some(e) = a.events.iter_mut().find(|e| e.event == name) else {
+                    return Outcome::EventNotFound(name.into(), REQUEST_IDS[*rid].into());
+                };
+                let result = RESULTS[*result];
+                let same = e.result.as_deref() == Some(result)
+                    && e.traceback == pick(*traceback)
+                    && e.details == pick(*details)
+                    && (!time_given || e.finish_time == Some(*time));
+                if same && e.finish_time.is_some() {
+                    return self.reply(&id, i, false);
+                }
+                e.finish_time = Some(*time);
+                e.result = Some(result.into());
+                e.traceback = pick(*traceback);
+                e.details = pick(*details);
+                if result.to_lowercase() == "error" {
+                    a.action.message = Some("Error".into());
+                }
+                if bump {
+                    a.action.updated_at = Some(*time);
+                }
+                self.reply(&id, i, true)
+            }
+            Op::Import { .. } => {
+                let h = op.history().unwrap();
+                let id = h.uuid;
+                self.servers.insert(id, h.server.clone());
+                let (mut actions, mut events, mut unchanged) = (0, 0, 0);
+                let mut claimed = Vec::new();
+                for (action, evs) in &h.actions {
+                    // The stored action it stands for: same start time and request id, the
+                    // first in key order not yet matched by this line.
+                    let existing = self.actions_of(&id).iter().position(|m| {
+                        m.action.start_time == action.start_time
+                            && m.action.request_id == action.request_id
+                            && !claimed.contains(&m.seq)
+                    });
+                    match existing {
+                        Some(i) => {
+                            let m = &mut self.actions_of(&id)[i];
+                            claimed.push(m.seq);
+                            if &m.action == action && &m.events == evs {
+                                unchanged += 1;
+                                continue;
+                            }
+                            m.action = action.clone();
+                            m.events = evs.clone();
+                        }
+                        None => {
+                            let seq = self.next_seq();
+                            claimed.push(seq);
+                            self.actions_of(&id).push(MAction {
+                                seq,
+                                action: action.clone(),
+                                events: evs.clone(),
+                            });
+                            self.sort(&id);
+                        }
+                    }
+                    actions += 1;
+                    events += evs.len() as u64;
+                }
+                Outcome::Imported(1, actions, events, unchanged)
+            }
+            Op::Reopen => Outcome::Reopened,
+        }
+    }
+}
+
+fn start_of(op: &Op) -> ActionStart {
+    let Op::StartAction {
+        rid,
+        name,
+        user,
+        time,
+        time_given,
+        ..
+    } = op
+    else {
+        unreachable!()
+    };
+    ActionStart {
+        request_id: REQUEST_IDS[*rid].to_string(),
+        action: format!("act{name}"),
+        user_id: pick(*user),
+        project_id: Some("p0".into()),
+        start_time: *time,
+        time_given: *time_given,
+    }
+}
+
+// ----- the store side -----
+
+struct Subject {
+    store: Option<Store>,
+    dir: PathBuf,
+}
+
+impl Drop for Subject {
+    fn drop(&mut self) {
+        self.store = None;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Subject {
+    fn new() -> Subject {
+        let dir = std::env::temp_dir().join(format!("nova-actions-model-{}", Uuid::new_v4()));
+        Subject {
+            store: Some(Store::open(&dir).unwrap()),
+            dir,
+        }
+    }
+
+    fn store(&self) -> &Store {
+        self.store.as_ref().unwrap()
+    }
+
+    fn apply(&mut self, op: &Op) -> Outcome {
+        let s = self.store();
+        let action = |r: super::Result<super::Written<super::ActionWithEvents>>| match r {
+            Ok(w) => Outcome::Action(Box::new(w.record), w.changed),
+            Err(e) => outcome_of_error(e),
+        };
+        match op {
+            Op::Upsert {
+                server,
+                project,
+                host,
+                created_at,
+            } => match s.upsert_server(
+                &server_id(*server),
+                ServerFields {
+                    project_id: format!("p{project}"),
+                    user_id: None,
+                    host: pick(*host),
+                    created_at: *created_at,
+                },
+            ) {
+                Ok(w) => Outcome::Server(w.record, w.changed),
+                Err(e) => outcome_of_error(e),
+            },
+            Op::Delete { server, at } => match s.soft_delete_server(&server_id(*server), *at) {
+                Ok(w) => Outcome::Server(w.record, w.changed),
+                Err(e) => outcome_of_error(e),
+            },
+            Op::Purge { server } => match s.purge_server(&server_id(*server)) {
+                Ok(n) => Outcome::Purged(n),
+                Err(e) => outcome_of_error(e),
+            },
+            Op::StartAction { server, .. } => {
+                action(s.start_action(&server_id(*server), start_of(op)))
+            }
+            Op::FinishAction {
+                server,
+                rid,
+                time,
+                time_given,
+            } => {
+                action(s.finish_action(&server_id(*server), REQUEST_IDS[*rid], *time, *time_given))
+            }
+            Op::StartEvent {
+                server,
+                rid,
+                event,
+                host,
+                details,
+                time,
+                time_given,
+                fallback,
+            } => action(s.start_event(
+                &server_id(*server),
+                EventStart {
+                    request_id: REQUEST_IDS[*rid].into(),
+                    event: EVENTS[*event].into(),
+                    host: pick(*host),
+                    details: pick(*details),
+                    start_time: *time,
+                    time_given: *time_given,
+                    fallback_to_last_action: *fallback,
+                },
+            )),
+            Op::FinishEvent {
+                server,
+                rid,
+                event,
+                result,
+                traceback,
+                details,
+                time,
+                time_given,
+                fallback,
+            } => action(s.finish_event(
+                &server_id(*server),
+                EventFinish {
+                    request_id: REQUEST_IDS[*rid].into(),
+                    event: EVENTS[*event].into(),
+                    result: RESULTS[*result].into(),
+                    traceback: pick(*traceback),
+                    details: pick(*details),
+                    finish_time: *time,
+                    time_given: *time_given,
+                    fallback_to_last_action: *fallback,
+                },
+            )),
+            Op::Import { .. } => {
+                let result = s.import_server(&op.history().unwrap());
+                match result.and_then(|c| s.durable().map(|()| c)) {
+                    Ok(c) => Outcome::Imported(c.servers, c.actions, c.events, c.unchanged),
+                    Err(e) => outcome_of_error(e),
+                }
+            }
+            Op::Reopen => {
+                self.store = None;
+                match Store::open(&self.dir) {
+                    Ok(store) => {
+                        self.store = Some(store);
+                        Outcome::Reopened
+                    }
+                    Err(e) => Outcome::Other(e.to_string()),
+                }
+            }
+        }
+    }
+}
+
+/// Everything a reader can see, from the model.
+fn model_view(m: &Model) -> View {
+    let mut view = View::default();
+    for n in 0..SERVERS {
+        let id = server_id(n);
+        let actions = m.actions.get(&id).cloned().unwrap_or_default();
+        view.servers.push(m.servers.get(&id).cloned());
+        view.newest_first
+            .push(actions.iter().rev().map(|a| a.action.clone()).collect());
+        view.history.push(
+            actions
+                .iter()
+                .map(|a| (a.action.clone(), a.events.clone()))
+                .collect(),
+        );
+        view.found.push(
+            REQUEST_IDS
+                .iter()
+                .map(|rid| m.find(&id, rid).map(|i| actions[i].action.clone()))
+                .collect(),
+        );
+        view.events_newest_first.push(
+            actions
+                .iter()
+                .rev()
+                .map(|a| a.events.iter().rev().cloned().collect())
+                .collect(),
+        );
+    }
+    view
+}
+
+/// Everything a reader can see, from the store.
+fn store_view(s: &Store) -> View {
+    let mut view = View::default();
+    for n in 0..SERVERS {
+        let id = server_id(n);
+        view.servers.push(s.server(&id).unwrap());
+        let listed: Vec<_> = s
+            .actions_newest_first(&id, &ActionFilter::default())
+            .unwrap()
+            .collect::<super::Result<_>>()
+            .unwrap();
+        view.newest_first
+            .push(listed.iter().map(|(_, a)| a.clone()).collect());
+        view.events_newest_first.push(
+            listed
+                .iter()
+                .map(|(k, _)| {
+                    s.events_newest_first(k)
+                        .collect::<super::Result<_>>()
+                        .unwrap()
+                })
+                .collect(),
+        );
+        view.history
+            .push(s.history(&id).collect::<super::Result<_>>().unwrap());
+        view.found.push(
+            REQUEST_IDS
+                .iter()
+                .map(|rid| s.find_action(&id, rid).unwrap().map(|(_, a)| a))
+                .collect(),
+        );
+    }
+    view
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+struct View {
+    servers: Vec<Option<Server>>,
+    newest_first: Vec<Vec<Action>>,
+    events_newest_first: Vec<Vec<Vec<Event>>>,
+    history: Vec<Vec<(Action, Vec<Event>)>>,
+    found: Vec<Vec<Option<Action>>>,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn the_store_behaves_like_the_model(ops in proptest::collection::vec(op(), 1..40)) {
+        let mut model = Model::default();
+        let mut subject = Subject::new();
+        for (step, op) in ops.iter().enumerate() {
+            let expected = model.apply(op);
+            let got = subject.apply(op);
+            prop_assert_eq!(&got, &expected, "step {} ({:?}): outcome", step, op);
+            let (want, have) = (model_view(&model), store_view(subject.store()));
+            prop_assert_eq!(have, want, "step {} ({:?}): what readers see", step, op);
+        }
+    }
+}
