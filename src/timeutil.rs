@@ -211,11 +211,21 @@ fn parse_canonical(t: &[u8]) -> Option<Micros> {
         return None;
     }
     let shape = b"dddd-dd-ddTdd:dd:dd.dddddd";
-    let fits = t.iter().zip(shape).all(|(&c, &p)| if p == b'd' { c.is_ascii_digit() } else { c == p });
+    let fits = t.iter().zip(shape).all(|(&c, &p)| {
+        if p == b'd' {
+            c.is_ascii_digit()
+        } else {
+            c == p
+        }
+    });
     if !fits {
         return None;
     }
-    let n = |a: usize, b: usize| t[a..b].iter().fold(0i64, |v, d| v * 10 + i64::from(d - b'0'));
+    let n = |a: usize, b: usize| {
+        t[a..b]
+            .iter()
+            .fold(0i64, |v, d| v * 10 + i64::from(d - b'0'))
+    };
     let (year, month, day) = (n(0, 4), n(5, 7), n(8, 10));
     let (hour, minute, second, micro) = (n(11, 13), n(14, 16), n(17, 19), n(20, 26));
     let valid = year >= 1
@@ -225,7 +235,11 @@ fn parse_canonical(t: &[u8]) -> Option<Micros> {
         && hour < 24
         && minute < 60
         && second < 60;
-    valid.then(|| days_from_civil(year, month, day) * MICROS_PER_DAY + ((hour * 60 + minute) * 60 + second) * MICROS_PER_SEC + micro)
+    valid.then(|| {
+        days_from_civil(year, month, day) * MICROS_PER_DAY
+            + ((hour * 60 + minute) * 60 + second) * MICROS_PER_SEC
+            + micro
+    })
 }
 
 fn is_leap(year: i64) -> bool {

@@ -751,11 +751,7 @@ fn store_view(s: &Store) -> View {
         view.events_newest_first.push(
             listed
                 .iter()
-                .map(|(k, _)| {
-                    s.events_newest_first(k)
-                        .collect::<super::Result<_>>()
-                        .unwrap()
-                })
+                .map(|(k, _)| s.events_newest_first(k).unwrap())
                 .collect(),
         );
         view.history
