@@ -104,6 +104,8 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// Largest traceback or details text accepted by writes and imports, in bytes.
     pub max_text_bytes: usize,
+    /// The store's page cache, in MiB.
+    pub cache_mb: u64,
 }
 
 impl Default for StorageConfig {
@@ -111,6 +113,7 @@ impl Default for StorageConfig {
         StorageConfig {
             data_dir: PathBuf::from("data"),
             max_text_bytes: 64 * 1024,
+            cache_mb: 64,
         }
     }
 }

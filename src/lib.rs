@@ -63,6 +63,14 @@ impl Service {
     }
 }
 
+/// The store named by `config`, with its cache size.
+pub fn open_store(config: &Config) -> Result<Store, store::StoreError> {
+    Store::open_with(
+        &config.storage.data_dir,
+        config.storage.cache_mb.saturating_mul(1024 * 1024),
+    )
+}
+
 pub fn limits(config: &Config) -> Limits {
     Limits {
         max_text: config.storage.max_text_bytes,
@@ -72,7 +80,7 @@ pub fn limits(config: &Config) -> Limits {
 /// Opens the store named by `config` and binds the listen address; `listen` port 0 picks a free
 /// port (see [`Service::addr`]).
 pub fn build(config: Config) -> Result<Service, Box<dyn std::error::Error>> {
-    let store = Arc::new(Store::open(&config.storage.data_dir)?);
+    let store = Arc::new(open_store(&config)?);
     build_with_store(config, store)
 }
 

@@ -115,6 +115,11 @@ impl<E: std::fmt::Display> From<E> for Failure {
     }
 }
 
+/// sled allocates and frees node buffers on every write and read; mimalloc makes that markedly
+/// cheaper than glibc's allocator (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
@@ -215,7 +220,7 @@ fn serve(config: Config) -> Result<(), Failure> {
 }
 
 fn open_store(config: &Config) -> Result<Store, Failure> {
-    Store::open(&config.storage.data_dir).map_err(|e| Failure::Work(e.to_string()))
+    nova_actions::open_store(config).map_err(|e| Failure::Work(e.to_string()))
 }
 
 /// Counts the bytes read through it, so progress can say how far into the file it is.

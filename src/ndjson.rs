@@ -43,6 +43,14 @@ const EVENT_FIELDS: &[&str] = &[
 
 /// Parses one line. The whole line is checked before anything of it is stored.
 pub fn parse_line(line: &[u8], limits: Limits) -> Result<ServerHistory, InputError> {
+    if let Some(history) = fast::parse(line, limits) {
+        return Ok(history);
+    }
+    careful_parse_line(line, limits)
+}
+
+/// Field by field, so that a rejection names the field at fault.
+fn careful_parse_line(line: &[u8], limits: Limits) -> Result<ServerHistory, InputError> {
     let map = parse_object(line)?;
     let f = Fields::new(&map, "", limits);
     f.only(SERVER_FIELDS)?;
@@ -108,51 +116,66 @@ fn parse_event(f: &Fields<'_>) -> Result<Event, InputError> {
 
 /// Writes one line (without the newline), in the field order of the format's examples.
 pub fn write_line(out: &mut Vec<u8>, h: &ServerHistory) {
+    write_server_head(out, &h.uuid, &h.server);
+    for (i, (a, events)) in h.actions.iter().enumerate() {
+        write_action(out, i == 0, a, events);
+    }
+    write_server_tail(out);
+}
+
+/// A line's start, up to and including `"actions":[`.
+pub fn write_server_head(out: &mut Vec<u8>, uuid: &uuid::Uuid, server: &Server) {
     out.extend_from_slice(b"{\"uuid\":");
-    put_str(out, &h.uuid.hyphenated().to_string());
-    field_str(out, "project_id", Some(&h.server.project_id));
-    field_str(out, "user_id", h.server.user_id.as_deref());
-    field_str(out, "host", h.server.host.as_deref());
-    out.extend_from_slice(if h.server.deleted {
+    put_str(out, &uuid.hyphenated().to_string());
+    field_str(out, "project_id", Some(&server.project_id));
+    field_str(out, "user_id", server.user_id.as_deref());
+    field_str(out, "host", server.host.as_deref());
+    out.extend_from_slice(if server.deleted {
         b",\"deleted\":true"
     } else {
         b",\"deleted\":false"
     });
-    optional_time(out, "created_at", h.server.created_at);
-    optional_time(out, "deleted_at", h.server.deleted_at);
+    optional_time(out, "created_at", server.created_at);
+    optional_time(out, "deleted_at", server.deleted_at);
     out.extend_from_slice(b",\"actions\":[");
-    for (i, (a, events)) in h.actions.iter().enumerate() {
-        if i > 0 {
+}
+
+/// One action of a line with its events; `first` says whether a comma is needed.
+pub fn write_action(out: &mut Vec<u8>, first: bool, a: &Action, events: &[Event]) {
+    if !first {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"{\"request_id\":");
+    put_str(out, &a.request_id);
+    field_str(out, "action", Some(&a.action));
+    field_str(out, "user_id", a.user_id.as_deref());
+    field_str(out, "project_id", a.project_id.as_deref());
+    field_time(out, "start_time", Some(a.start_time));
+    field_time(out, "updated_at", a.updated_at);
+    field_time(out, "finish_time", a.finish_time);
+    field_str(out, "message", a.message.as_deref());
+    optional_time(out, "created_at", a.created_at);
+    out.extend_from_slice(b",\"events\":[");
+    for (j, e) in events.iter().enumerate() {
+        if j > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(b"{\"request_id\":");
-        put_str(out, &a.request_id);
-        field_str(out, "action", Some(&a.action));
-        field_str(out, "user_id", a.user_id.as_deref());
-        field_str(out, "project_id", a.project_id.as_deref());
-        field_time(out, "start_time", Some(a.start_time));
-        field_time(out, "updated_at", a.updated_at);
-        field_time(out, "finish_time", a.finish_time);
-        field_str(out, "message", a.message.as_deref());
-        optional_time(out, "created_at", a.created_at);
-        out.extend_from_slice(b",\"events\":[");
-        for (j, e) in events.iter().enumerate() {
-            if j > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"event\":");
-            put_str(out, &e.event);
-            field_time(out, "start_time", e.start_time);
-            field_time(out, "finish_time", e.finish_time);
-            field_str(out, "result", e.result.as_deref());
-            field_str(out, "traceback", e.traceback.as_deref());
-            field_str(out, "host", e.host.as_deref());
-            field_str(out, "details", e.details.as_deref());
-            optional_time(out, "created_at", e.created_at);
-            out.push(b'}');
-        }
-        out.extend_from_slice(b"]}");
+        out.extend_from_slice(b"{\"event\":");
+        put_str(out, &e.event);
+        field_time(out, "start_time", e.start_time);
+        field_time(out, "finish_time", e.finish_time);
+        field_str(out, "result", e.result.as_deref());
+        field_str(out, "traceback", e.traceback.as_deref());
+        field_str(out, "host", e.host.as_deref());
+        field_str(out, "details", e.details.as_deref());
+        optional_time(out, "created_at", e.created_at);
+        out.push(b'}');
     }
+    out.extend_from_slice(b"]}");
+}
+
+/// A line's end (without the newline).
+pub fn write_server_tail(out: &mut Vec<u8>) {
     out.extend_from_slice(b"]}");
 }
 
@@ -243,28 +266,43 @@ pub fn import(
     }
 }
 
-/// Writes every server's history, one line each, in server id order.
+/// Actions read per step of an export: memory holds one chunk, whatever a history's length.
+pub const EXPORT_CHUNK: usize = 1000;
+
+/// Writes every server's history, one line each, in server id order, streaming each history
+/// in chunks.
 pub fn export(store: &Store, mut out: impl Write) -> Result<u64, ExportError> {
     let mut servers = 0;
-    let mut line = Vec::new();
-    for item in store.server_ids() {
-        let (uuid, server) = item.map_err(ExportError::Store)?;
-        let actions = store
-            .history(&uuid)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(ExportError::Store)?;
-        line.clear();
-        write_line(
-            &mut line,
-            &ServerHistory {
-                uuid,
-                server,
-                actions,
-            },
-        );
-        line.push(b'\n');
-        out.write_all(&line).map_err(ExportError::Write)?;
+    let mut buf = Vec::with_capacity(1 << 20);
+    let mut after_server = None;
+    while let Some((uuid, server)) = store
+        .next_server_id(after_server.as_ref())
+        .map_err(ExportError::Store)?
+    {
+        write_server_head(&mut buf, &uuid, &server);
+        let mut after = None;
+        let mut first = true;
+        loop {
+            let chunk = store
+                .history_chunk(&uuid, after.as_ref(), EXPORT_CHUNK)
+                .map_err(ExportError::Store)?;
+            for (key, (action, events)) in &chunk {
+                write_action(&mut buf, first, action, events);
+                first = false;
+                after = Some(*key);
+            }
+            out.write_all(&buf).map_err(ExportError::Write)?;
+            buf.clear();
+            if chunk.len() < EXPORT_CHUNK {
+                break;
+            }
+        }
+        write_server_tail(&mut buf);
+        buf.push(b'\n');
+        out.write_all(&buf).map_err(ExportError::Write)?;
+        buf.clear();
         servers += 1;
+        after_server = Some(uuid);
     }
     out.flush().map_err(ExportError::Write)?;
     Ok(servers)
@@ -292,6 +330,50 @@ mod tests {
     use super::*;
 
     const LINE: &str = r#"{"uuid":"a0000000-0000-4000-8000-000000000001","project_id":"p","user_id":null,"host":"h","deleted":false,"actions":[{"request_id":"req-1","action":"create","user_id":"u","project_id":"p","start_time":"2018-04-25T01:26:29.000000","updated_at":null,"finish_time":null,"message":"Error","events":[{"event":"e","start_time":"2018-04-25T01:26:30.000000","finish_time":null,"result":null,"traceback":"line \"1\"\n","host":null,"details":null}]}]}"#;
+
+    /// The fast reader accepts only what the careful one accepts, with the same result.
+    #[test]
+    fn fast_and_careful_readers_agree() {
+        let long = "x".repeat(256);
+        let variants = [
+            LINE.to_string(),
+            LINE.replace(r#""updated_at":null,"#, ""),
+            LINE.replace(r#""user_id":null"#, r#""user_id":"u""#),
+            LINE.replace("2018-04-25T01:26:29.000000", "2018-04-25T03:26:29+02:00"),
+            LINE.replace("2018-04-25T01:26:29.000000", "soon"),
+            LINE.replace(
+                r#""project_id":"p","user_id""#,
+                r#""project_id":"","user_id""#,
+            ),
+            LINE.replace(r#""action":"create""#, &format!(r#""action":"{long}""#)),
+            LINE.replace(r#""host":"h""#, r#""host":"h","deleted_at":null"#),
+            LINE.replace(r#""deleted":false"#, r#""deleted":null"#),
+            LINE.replace(r#""deleted":false"#, r#""deleted":"no""#),
+            LINE.replace(r#""events":["#, r#""events":null,"x":["#),
+            LINE.replace(
+                r#""traceback":"line \"1\"\n""#,
+                &format!(r#""traceback":"{}""#, "t".repeat(20)),
+            ),
+            LINE.replace(
+                "a0000000-0000-4000-8000-000000000001",
+                "A0000000-0000-4000-8000-000000000001",
+            ),
+            LINE.replace(r#""actions":["#, r#""actions":null,"y":["#),
+            LINE.replace(r#""message":"Error""#, r#""message":5"#),
+        ];
+        let limits = Limits { max_text: 10 };
+        for line in &variants {
+            let careful = careful_parse_line(line.as_bytes(), limits);
+            if let Some(fast) = fast::parse(line.as_bytes(), limits) {
+                assert_eq!(careful.as_ref().ok(), Some(&fast), "{line}");
+            }
+            assert_eq!(parse_line(line.as_bytes(), limits), careful, "{line}");
+        }
+        assert!(
+            fast::parse(LINE.as_bytes(), Limits::default()).is_some(),
+            "the common case takes the fast path"
+        );
+    }
 
     #[test]
     fn a_line_round_trips_byte_for_byte() {
@@ -323,5 +405,164 @@ mod tests {
             err.0,
             "Additional properties are not allowed ('colour' was unexpected)"
         );
+    }
+}
+
+/// The common case of an import line, read straight into typed records: several times faster
+/// than the field-by-field reader, which still runs whenever this one finds anything amiss, so
+/// that every rejection keeps its precise message. It only ever accepts what that reader accepts,
+/// with the same result (checked by `fast_and_careful_readers_agree`).
+mod fast {
+    use serde::{Deserialize, Deserializer};
+
+    use super::*;
+    use crate::input::MAX_NAME;
+    use crate::timeutil::parse_iso8601;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawServer {
+        uuid: String,
+        project_id: String,
+        user_id: Option<String>,
+        host: Option<String>,
+        deleted: Option<bool>,
+        created_at: Option<String>,
+        deleted_at: Option<String>,
+        actions: Option<Vec<RawAction>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawAction {
+        request_id: String,
+        action: String,
+        user_id: Option<String>,
+        project_id: Option<String>,
+        start_time: String,
+        #[serde(default, deserialize_with = "present")]
+        updated_at: Option<Option<String>>,
+        finish_time: Option<String>,
+        message: Option<String>,
+        created_at: Option<String>,
+        events: Option<Vec<RawEvent>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawEvent {
+        event: String,
+        start_time: Option<String>,
+        finish_time: Option<String>,
+        result: Option<String>,
+        traceback: Option<String>,
+        host: Option<String>,
+        details: Option<String>,
+        created_at: Option<String>,
+    }
+
+    /// Keeps "absent" (None) apart from "null" (Some(None)).
+    fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(d).map(Some)
+    }
+
+    fn fits(s: &str, max: usize) -> bool {
+        s.len() <= max || s.chars().count() <= max
+    }
+
+    fn name(s: String) -> Option<String> {
+        (!s.is_empty() && fits(&s, MAX_NAME)).then_some(s)
+    }
+
+    fn opt_name(s: Option<String>) -> Option<Option<String>> {
+        match s {
+            Some(s) if !fits(&s, MAX_NAME) => None,
+            other => Some(other),
+        }
+    }
+
+    fn opt_text(s: Option<String>, limits: Limits) -> Option<Option<String>> {
+        match s {
+            Some(s) if !fits(&s, limits.max_text) => None,
+            other => Some(other),
+        }
+    }
+
+    fn time(s: &str) -> Option<Micros> {
+        if s.len() > MAX_NAME {
+            return None;
+        }
+        parse_iso8601(s)
+    }
+
+    fn opt_time(s: Option<String>) -> Option<Option<Micros>> {
+        match s {
+            Some(s) => time(&s).map(Some),
+            None => Some(None),
+        }
+    }
+
+    pub fn parse(line: &[u8], limits: Limits) -> Option<ServerHistory> {
+        let raw: RawServer = serde_json::from_slice(line).ok()?;
+        let uuid = server_uuid(&raw.uuid)?;
+        let server = Server {
+            project_id: name(raw.project_id)?,
+            user_id: opt_name(raw.user_id)?,
+            host: opt_name(raw.host)?,
+            created_at: opt_time(raw.created_at)?,
+            deleted: raw.deleted.unwrap_or(false),
+            deleted_at: opt_time(raw.deleted_at)?,
+        };
+        let actions = raw
+            .actions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| action(a, limits))
+            .collect::<Option<_>>()?;
+        Some(ServerHistory {
+            uuid,
+            server,
+            actions,
+        })
+    }
+
+    fn action(a: RawAction, limits: Limits) -> Option<(Action, Vec<Event>)> {
+        let start_time = time(&a.start_time)?;
+        let updated_at = match a.updated_at {
+            None => Some(start_time),
+            Some(None) => None,
+            Some(Some(t)) => Some(time(&t)?),
+        };
+        let action = Action {
+            request_id: name(a.request_id)?,
+            action: name(a.action)?,
+            user_id: opt_name(a.user_id)?,
+            project_id: opt_name(a.project_id)?,
+            start_time,
+            finish_time: opt_time(a.finish_time)?,
+            updated_at,
+            message: opt_name(a.message)?,
+            created_at: opt_time(a.created_at)?,
+        };
+        let events = a
+            .events
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| event(e, limits))
+            .collect::<Option<_>>()?;
+        Some((action, events))
+    }
+
+    fn event(e: RawEvent, limits: Limits) -> Option<Event> {
+        Some(Event {
+            event: name(e.event)?,
+            start_time: opt_time(e.start_time)?,
+            finish_time: opt_time(e.finish_time)?,
+            result: opt_name(e.result)?,
+            traceback: opt_text(e.traceback, limits)?,
+            host: opt_name(e.host)?,
+            details: opt_text(e.details, limits)?,
+            created_at: opt_time(e.created_at)?,
+        })
     }
 }

@@ -425,11 +425,13 @@ async fn import_lines(
     Ok(())
 }
 
-/// A live backup: every server's history as NDJSON, one line per server in id order, each line
-/// read when it is sent so memory holds one server at a time.
+/// A live backup: every server's history as NDJSON, one line per server in id order, read in
+/// chunks as it is sent so memory holds a chunk at a time, whatever a history's length.
 fn export(call: &Call<'_>) -> Reply {
     let stream = ExportStream {
         store: Arc::clone(&call.state.store),
+        server: None,
+        after_server: None,
         after: None,
         done: false,
     };
@@ -438,8 +440,46 @@ fn export(call: &Call<'_>) -> Reply {
 
 struct ExportStream {
     store: Arc<Store>,
-    after: Option<Uuid>,
+    /// The server whose line is being written.
+    server: Option<Uuid>,
+    after_server: Option<Uuid>,
+    /// The last action written of that server.
+    after: Option<crate::store::keys::ActionKey>,
     done: bool,
+}
+
+impl ExportStream {
+    fn next_chunk(&mut self, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        let uuid = match self.server {
+            Some(uuid) => uuid,
+            None => match self.store.next_server_id(self.after_server.as_ref())? {
+                Some((uuid, server)) => {
+                    ndjson::write_server_head(out, &uuid, &server);
+                    self.server = Some(uuid);
+                    self.after = None;
+                    uuid
+                }
+                None => {
+                    self.done = true;
+                    return Ok(());
+                }
+            },
+        };
+        let chunk = self
+            .store
+            .history_chunk(&uuid, self.after.as_ref(), ndjson::EXPORT_CHUNK)?;
+        for (key, (action, events)) in &chunk {
+            ndjson::write_action(out, self.after.is_none(), action, events);
+            self.after = Some(*key);
+        }
+        if chunk.len() < ndjson::EXPORT_CHUNK {
+            ndjson::write_server_tail(out);
+            out.push(b'\n');
+            self.server = None;
+            self.after_server = Some(uuid);
+        }
+        Ok(())
+    }
 }
 
 impl Stream for ExportStream {
@@ -452,19 +492,10 @@ impl Stream for ExportStream {
         if self.done {
             return std::task::Poll::Ready(None);
         }
-        let next = self.store.next_server(self.after.as_ref());
-        std::task::Poll::Ready(match next {
-            Ok(Some(history)) => {
-                self.after = Some(history.uuid);
-                let mut line = Vec::new();
-                ndjson::write_line(&mut line, &history);
-                line.push(b'\n');
-                Some(Ok(web::Bytes::from(line)))
-            }
-            Ok(None) => {
-                self.done = true;
-                None
-            }
+        let mut out = Vec::new();
+        std::task::Poll::Ready(match self.next_chunk(&mut out) {
+            Ok(()) if out.is_empty() && self.done => None,
+            Ok(()) => Some(Ok(web::Bytes::from(out))),
             Err(e) => {
                 log::error!("export stopped: {e}");
                 self.done = true;

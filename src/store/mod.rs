@@ -29,6 +29,10 @@ use keys::{
     request_key,
 };
 
+/// sled's own default is 1 GB; a small cache keeps an edge host's footprint small and the hot
+/// pages (the newest actions of busy servers) still fit.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Leading byte of every record: the layout can evolve with a migration instead of a rewrite.
 const RECORD_FORMAT: u8 = 1;
 /// The key layout of the trees, stored under `format`: 3 = newest-first action keys, one
@@ -223,21 +227,33 @@ pub struct Store {
 }
 
 impl Store {
+    /// Opens (or creates) the store in `dir` with the default page cache.
     pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_with(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens the store with a page cache of `cache_bytes`: the main lever on resident memory.
+    pub fn open_with(dir: &Path, cache_bytes: u64) -> Result<Store> {
         let open_err = |reason: String| StoreError::Open {
             path: dir.to_path_buf(),
             reason,
         };
         std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
         remove_half_written_snapshots(dir).map_err(|e| open_err(e.to_string()))?;
-        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()
+            .map_err(|e| {
+                match e {
             sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => open_err(
                 "it is in use by another process (a running service?): stop it first, or use \
                  the service's /ingest/v1/import and /ingest/v1/export endpoints"
                     .into(),
             ),
             other => open_err(format!("{other} (the store is left untouched)")),
-        })?;
+        }
+            })?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| open_err(e.to_string()));
         let store = Store {
             servers: tree("servers")?,
@@ -387,6 +403,49 @@ impl Store {
         })
     }
 
+    /// Up to `max` of a server's actions, oldest first, that come after `after` in that order
+    /// (from the oldest when None), each with its events oldest first: exports walk a history
+    /// of any length in chunks of bounded size.
+    pub fn history_chunk(
+        &self,
+        server: &Uuid,
+        after: Option<&ActionKey>,
+        max: usize,
+    ) -> Result<Vec<(ActionKey, ActionWithEvents)>> {
+        let newest = first_started_at_or_before(server, i64::MAX);
+        let upper = match after {
+            Some(key) => Bound::Excluded(*key),
+            None => Bound::Included(last_started_at_or_after(server, i64::MIN)),
+        };
+        self.actions
+            .range::<ActionKey, _>((Bound::Included(newest), upper))
+            .rev()
+            .take(max)
+            .map(|item| {
+                let (key, bytes) = item?;
+                let key = keys::as_action_key(&key)
+                    .ok_or_else(|| StoreError::Corrupt("action key".into()))?;
+                let action: Action = decode(&bytes)?;
+                Ok((key, (action, self.events_of(&key)?)))
+            })
+            .collect()
+    }
+
+    /// The server after `after` in id order (the first when None).
+    pub fn next_server_id(&self, after: Option<&Uuid>) -> Result<Option<(Uuid, Server)>> {
+        let next = match after {
+            Some(id) => self
+                .servers
+                .range::<&[u8], _>((Bound::Excluded(&id.as_bytes()[..]), Bound::Unbounded))
+                .next(),
+            None => self.servers.iter().next(),
+        };
+        let Some(item) = next else { return Ok(None) };
+        let (key, bytes) = item?;
+        let uuid = Uuid::from_slice(&key).map_err(|_| StoreError::Corrupt("server key".into()))?;
+        Ok(Some((uuid, decode(&bytes)?)))
+    }
+
     /// A server's actions oldest first, each with its events oldest first (exports).
     pub fn history(&self, server: &Uuid) -> impl Iterator<Item = Result<ActionWithEvents>> + '_ {
         self.actions
@@ -499,27 +558,6 @@ impl Store {
             actions += self.purge_server(id)?.unwrap_or(0);
         }
         Ok((doomed.len() as u64, actions))
-    }
-
-    /// The first server after `after` (in id order) with its history, for streaming exports.
-    pub fn next_server(&self, after: Option<&Uuid>) -> Result<Option<crate::model::ServerHistory>> {
-        let next = match after {
-            Some(id) => self
-                .servers
-                .range::<&[u8], _>((Bound::Excluded(&id.as_bytes()[..]), Bound::Unbounded))
-                .next(),
-            None => self.servers.iter().next(),
-        };
-        let Some(item) = next else { return Ok(None) };
-        let (key, bytes) = item?;
-        let uuid = Uuid::from_slice(&key).map_err(|_| StoreError::Corrupt("server key".into()))?;
-        let server = decode(&bytes)?;
-        let actions = self.history(&uuid).collect::<Result<Vec<_>>>()?;
-        Ok(Some(crate::model::ServerHistory {
-            uuid,
-            server,
-            actions,
-        }))
     }
 
     pub fn server_count(&self) -> usize {
