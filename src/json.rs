@@ -17,13 +17,19 @@ impl<'a> Obj<'a> {
     }
 
     /// Writes the key and returns the buffer for its value.
+    /// Keys are this program's own ASCII names, never the caller's text: they need no escaping.
     pub fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        debug_assert!(
+            key.bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        );
         if !self.empty {
             self.out.extend_from_slice(b", ");
         }
         self.empty = false;
-        write_json_str(self.out, key);
-        self.out.extend_from_slice(b": ");
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\": ");
         self.out
     }
 

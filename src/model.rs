@@ -29,6 +29,40 @@ pub struct Action {
     pub created_at: Option<Micros>,
 }
 
+/// An action read in place from its stored bytes: what a list needs, without an allocation
+/// per field. Its encoding is [`Action`]'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct ActionView<'a> {
+    pub request_id: &'a str,
+    pub action: &'a str,
+    #[serde(borrow)]
+    pub user_id: Option<&'a str>,
+    #[serde(borrow)]
+    pub project_id: Option<&'a str>,
+    pub start_time: Micros,
+    pub finish_time: Option<Micros>,
+    pub updated_at: Option<Micros>,
+    #[serde(borrow)]
+    pub message: Option<&'a str>,
+    pub created_at: Option<Micros>,
+}
+
+impl Action {
+    pub fn view(&self) -> ActionView<'_> {
+        ActionView {
+            request_id: &self.request_id,
+            action: &self.action,
+            user_id: self.user_id.as_deref(),
+            project_id: self.project_id.as_deref(),
+            start_time: self.start_time,
+            finish_time: self.finish_time,
+            updated_at: self.updated_at,
+            message: self.message.as_deref(),
+            created_at: self.created_at,
+        }
+    }
+}
+
 /// One step of an action (Nova's `instance_actions_events` row).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {

@@ -13,7 +13,7 @@ use super::stream::ActionStream;
 use super::version::Version;
 use crate::input::server_uuid;
 use crate::json::{Obj, array};
-use crate::model::{Action, Event, Server};
+use crate::model::{ActionView, Event, Server};
 use crate::policy;
 use crate::pytext::{parse_query, urlencode};
 use crate::store::{ActionFilter, StoreError};
@@ -132,20 +132,25 @@ pub fn list(r: &Request<'_>) -> Outcome {
         since: query.since,
         before: query.before,
     };
-    let page = store
-        .actions_newest_first(&id, &filter)?
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .map(|item| item.map(|(_, action)| action))
-        .collect::<Result<Vec<Action>, StoreError>>()?;
-    let mut body = Vec::with_capacity(256 * page.len() + 64);
+    let max = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut body = Vec::with_capacity(400 * max.min(1000) + 256);
     let mut outer = Obj::begin(&mut body);
     let instance = id.hyphenated().to_string();
-    array(outer.key("instanceActions"), &page, |out, a| {
-        write_action(out, &instance, a, r.version, |_| ())
-    });
-    if page.len() as u64 == limit {
-        let last = &page[page.len() - 1].request_id;
-        let href = next_link(r, &pairs, last);
+    let items = outer.key("instanceActions");
+    items.push(b'[');
+    let mut last = String::new();
+    let count = store.visit_newest_first(&id, &filter, max, |_, a| {
+        if !last.is_empty() {
+            // A request id is never empty: there was an item before this one.
+            items.extend_from_slice(b", ");
+        }
+        write_action(items, &instance, a, r.version, |_| ());
+        last.clear();
+        last.push_str(a.request_id);
+    })?;
+    items.push(b']');
+    if count as u64 == limit {
+        let href = next_link(r, &pairs, &last);
         let links = outer.key("links");
         links.extend_from_slice(br#"[{"rel": "next", "href": "#);
         crate::pytext::write_json_str(links, &href);
@@ -211,13 +216,13 @@ pub fn show(r: &Request<'_>, request_id: &str) -> Outcome {
         None => Vec::new(),
         Some(_) => store.events_newest_first(&key)?,
     };
-    let mut body = Vec::with_capacity(512 + 256 * events.len());
+    let mut body = Vec::with_capacity(512 + 512 * events.len());
     let mut outer = Obj::begin(&mut body);
     let instance = id.hyphenated().to_string();
     write_action(
         outer.key("instanceAction"),
         &instance,
-        &action,
+        &action.view(),
         r.version,
         |obj| {
             if let Some(shape) = &shape {
@@ -240,18 +245,18 @@ pub fn show(r: &Request<'_>, request_id: &str) -> Outcome {
 pub fn write_action(
     out: &mut Vec<u8>,
     instance: &str,
-    a: &Action,
+    a: &ActionView<'_>,
     version: Version,
     extra: impl FnOnce(&mut Obj<'_>),
 ) {
     let mut o = Obj::begin(out);
-    o.str("action", &a.action)
+    o.str("action", a.action)
         .str("instance_uuid", instance)
-        .str("request_id", &a.request_id)
-        .opt_str("user_id", a.user_id.as_deref())
-        .opt_str("project_id", a.project_id.as_deref())
+        .str("request_id", a.request_id)
+        .opt_str("user_id", a.user_id)
+        .opt_str("project_id", a.project_id)
         .time("start_time", Some(a.start_time))
-        .opt_str("message", a.message.as_deref());
+        .opt_str("message", a.message);
     if version.at_least(58) {
         o.time("updated_at", a.updated_at);
     }

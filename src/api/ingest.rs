@@ -355,7 +355,7 @@ fn action_reply(
     write_action(
         outer.key("instanceAction"),
         &id.hyphenated().to_string(),
-        action,
+        &action.view(),
         version,
         |o| {
             array(o.key("events"), events.iter().rev(), |out, e| {

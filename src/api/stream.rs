@@ -54,21 +54,19 @@ impl ActionStream {
             older_than: self.after,
             ..ActionFilter::default()
         };
-        let mut count = 0;
-        for item in self
-            .store
-            .actions_newest_first(&self.server, &filter)?
-            .take(CHUNK)
-        {
-            let (key, action) = item?;
-            if self.written {
-                out.extend_from_slice(b", ");
-            }
-            write_action(out, &self.instance, &action, self.version, |_| ());
-            self.written = true;
-            self.after = Some(key);
-            count += 1;
-        }
+        let (instance, version, mut written, mut after) =
+            (&self.instance, self.version, self.written, self.after);
+        let count =
+            self.store
+                .visit_newest_first(&self.server, &filter, CHUNK, |key, action| {
+                    if written {
+                        out.extend_from_slice(b", ");
+                    }
+                    write_action(out, instance, action, version, |_| ());
+                    written = true;
+                    after = Some(*key);
+                })?;
+        (self.written, self.after) = (written, after);
         if count < CHUNK {
             out.extend_from_slice(b"]}");
             self.done = true;
@@ -84,7 +82,7 @@ impl Stream for ActionStream {
         if self.done {
             return Poll::Ready(None);
         }
-        let mut out = Vec::with_capacity(CHUNK * 256);
+        let mut out = Vec::with_capacity(CHUNK * 400);
         match self.fill(&mut out) {
             Ok(()) => Poll::Ready(Some(Ok(Bytes::from(out)))),
             Err(e) => {

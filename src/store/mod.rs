@@ -20,7 +20,7 @@ use sled::transaction::{
 use sled::{IVec, Transactional, Tree};
 use uuid::Uuid;
 
-use crate::model::{Action, Event, Server};
+use crate::model::{Action, ActionView, Event, Server};
 use crate::timeutil::Micros;
 use commit::GroupCommit;
 pub use import::ImportCounts;
@@ -114,6 +114,17 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
             "unknown record format {version}"
         ))),
         None => Err(StoreError::Corrupt("empty record".into())),
+    }
+}
+
+fn decode_view<'a>(bytes: &'a [u8]) -> Result<ActionView<'a>> {
+    match bytes.split_first() {
+        Some((&RECORD_FORMAT, rest)) => {
+            bincode::serde::borrow_decode_from_slice(rest, bincode::config::standard())
+                .map(|(view, _)| view)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))
+        }
+        _ => Err(StoreError::Corrupt("unknown record format".into())),
     }
 }
 
@@ -342,13 +353,8 @@ impl Store {
         Ok(events)
     }
 
-    /// A server's actions, newest first, restricted by `filter`. Lazy: a page reads only what it
-    /// returns plus what the time bounds cannot rule out.
-    pub fn actions_newest_first(
-        &self,
-        server: &Uuid,
-        filter: &ActionFilter,
-    ) -> Result<impl Iterator<Item = Result<(ActionKey, Action)>> + '_> {
+    /// The stored records a filter can match, newest first: the bounded range of the scan.
+    fn filtered_range(&self, server: &Uuid, filter: &ActionFilter) -> Result<Option<sled::Iter>> {
         let lag = if filter.since.is_some() || filter.before.is_some() {
             Lag::decode(self.lag.get(server.as_bytes())?)
         } else {
@@ -372,11 +378,21 @@ impl Store {
             Bound::Excluded(s) => s >= last,
             _ => first > last,
         };
-        let (since, before) = (filter.since, filter.before);
-        let range = (!empty).then(|| {
+        Ok((!empty).then(|| {
             self.actions
                 .range::<ActionKey, _>((start, Bound::Included(last)))
-        });
+        }))
+    }
+
+    /// A server's actions, newest first, restricted by `filter`. Lazy: a page reads only what it
+    /// returns plus what the time bounds cannot rule out.
+    pub fn actions_newest_first(
+        &self,
+        server: &Uuid,
+        filter: &ActionFilter,
+    ) -> Result<impl Iterator<Item = Result<(ActionKey, Action)>> + '_> {
+        let (since, before) = (filter.since, filter.before);
+        let range = self.filtered_range(server, filter)?;
         Ok(range.into_iter().flatten().filter_map(move |item| {
             let (key, bytes) = match item {
                 Ok(kv) => kv,
@@ -392,6 +408,36 @@ impl Store {
             let key = keys::as_action_key(&key)?;
             Some(Ok((key, action)))
         }))
+    }
+
+    /// Hands up to `max` of a server's actions matching `filter`, newest first, to `visit`,
+    /// read in place from the store's pages. Returns how many it handed over.
+    pub fn visit_newest_first(
+        &self,
+        server: &Uuid,
+        filter: &ActionFilter,
+        max: usize,
+        mut visit: impl FnMut(&ActionKey, &ActionView<'_>),
+    ) -> Result<usize> {
+        let mut count = 0;
+        let Some(range) = self.filtered_range(server, filter)? else {
+            return Ok(0);
+        };
+        for item in range {
+            if count >= max {
+                break;
+            }
+            let (key, bytes) = item?;
+            let view: ActionView<'_> = decode_view(&bytes)?;
+            if !updated_within(view.updated_at, filter.since, filter.before) {
+                continue;
+            }
+            let key = keys::as_action_key(&key)
+                .ok_or_else(|| StoreError::Corrupt("action key".into()))?;
+            visit(&key, &view);
+            count += 1;
+        }
+        Ok(count)
     }
 
     /// Every server id in key order.
