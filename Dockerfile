@@ -3,7 +3,8 @@ FROM rust:1-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-RUN cargo build --release --locked && strip target/release/nova-actions
+COPY examples ./examples
+RUN cargo build --release --locked --bin nova-actions && strip target/release/nova-actions
 
 # Runtime stage: the binary alone, as a non-root user, with the store on a volume.
 FROM debian:bookworm-slim
@@ -16,5 +17,10 @@ USER nova-actions
 WORKDIR /var/lib/nova-actions
 VOLUME ["/var/lib/nova-actions/data"]
 EXPOSE 8774
+# Configuration by environment: NOVA_ACTIONS__<SECTION>__<KEY>, e.g. NOVA_ACTIONS__AUTH__MODE.
+ENV NOVA_ACTIONS__SERVER__LISTEN=0.0.0.0:8774 \
+    NOVA_ACTIONS__STORAGE__DATA_DIR=/var/lib/nova-actions/data
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["nova-actions", "health", "--addr", "127.0.0.1:8774"]
 ENTRYPOINT ["nova-actions", "--config", "/etc/nova-actions/config.toml"]
-CMD ["serve", "--listen", "0.0.0.0:8774", "--data-dir", "/var/lib/nova-actions/data"]
+CMD ["serve"]

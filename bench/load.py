@@ -71,7 +71,7 @@ class Service:
         self.started = time.time()
         self.proc = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir],
                                      stdout=self.log, stderr=self.log, env=dict(os.environ, RUST_LOG=log_level))
-        self.ready_after = wait_ready(port)
+        self.ready_after = wait_ready(port, proc=self.proc)
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
@@ -88,11 +88,13 @@ class Service:
         self.log.close()
 
 
-def wait_ready(port, path=None):
+def wait_ready(port, path=None, proc=None):
     """Seconds until the service answers a real API request (not just the socket)."""
     started = time.time()
     url = f"http://127.0.0.1:{port}" + (path or f"/v2.1/servers/{SERVER0}/os-instance-actions?limit=1")
     while time.time() - started < 600:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"the service on port {port} exited with {proc.returncode}; see {WORK}/serve-{port}.log")
         try:
             req = urllib.request.Request(url, headers=HEADERS)
             with urllib.request.urlopen(req, timeout=5) as r:
@@ -174,7 +176,7 @@ def throughput():
     quiet_list = median_of(lambda: wrk(list_url, CONNS))
     quiet.stop()
     bare = subprocess.Popen([BARE, "127.0.0.1:18080", str(sizes["list"])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_ready(18080, "/")
+    wait_ready(18080, "/", proc=bare)
     ceiling = median_of(lambda: wrk("http://127.0.0.1:18080/", CONNS))
     bare.terminate()
     bare.wait()

@@ -3,7 +3,8 @@
 //!
 //!     cargo run --release --example write_load -- 127.0.0.1:8774 32 10
 //!
-//! Prints acknowledged writes per second (each start and each finish counts as one write).
+//! Prints acknowledged event writes per second (each event start and each event finish counts as
+//! one write; every client also starts a new action every five pairs, not counted).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -12,6 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const SERVER: &str = "c0ffee00-0000-4000-8000-000000000001";
+/// Event start + finish pairs per action (each action start is an extra, uncounted write).
+const PAIRS_PER_ACTION: u64 = 5;
 
 struct Conn {
     reader: BufReader<TcpStream>,
@@ -85,16 +88,19 @@ fn main() {
                 (addr.clone(), stop.clone(), acked.clone(), failed.clone());
             std::thread::spawn(move || {
                 let mut conn = Conn::open(&addr);
-                let rid = format!("req-bench-{c}");
-                let status = conn.call(
-                    "POST",
-                    &format!("/ingest/v1/servers/{SERVER}/actions"),
-                    &format!(r#"{{"request_id": "{rid}", "action": "bench"}}"#),
-                );
-                assert!(status == 201 || status == 200, "action start: {status}");
+                // Real actions have a handful of events: a new action every few pairs.
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let event = format!("e{n}");
+                    let rid = format!("req-bench-{c}-{}", n / PAIRS_PER_ACTION);
+                    if n % PAIRS_PER_ACTION == 0 {
+                        let status = conn.call(
+                            "POST",
+                            &format!("/ingest/v1/servers/{SERVER}/actions"),
+                            &format!(r#"{{"request_id": "{rid}", "action": "bench"}}"#),
+                        );
+                        assert!(status == 201 || status == 200, "action start: {status}");
+                    }
+                    let event = format!("e{}", n % PAIRS_PER_ACTION);
                     let base = format!("/ingest/v1/servers/{SERVER}/actions/{rid}/events");
                     for (path, body) in [
                         (

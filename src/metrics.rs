@@ -59,13 +59,15 @@ pub struct Observed<'a> {
     pub route: &'static str,
     pub method: &'a str,
     pub status: u16,
-    pub version: Option<String>,
+    /// The negotiated microversion's minor number (2.<minor>), if any.
+    pub version: Option<u32>,
     pub elapsed: Duration,
 }
 
 #[derive(Default)]
 struct State {
-    requests: BTreeMap<(&'static str, String, u16, String), u64>,
+    /// (route, method, status, minor version or 0 for none)
+    requests: BTreeMap<(&'static str, &'static str, u16, u32), u64>,
     latency: BTreeMap<&'static str, Histogram>,
 }
 
@@ -88,9 +90,9 @@ impl Metrics {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let key = (
             r.route,
-            r.method.to_string(),
+            method_label(r.method),
             r.status,
-            r.version.clone().unwrap_or_default(),
+            r.version.unwrap_or(0),
         );
         *state.requests.entry(key).or_default() += 1;
         state.latency.entry(r.route).or_default().observe(r.elapsed);
@@ -101,11 +103,15 @@ impl Metrics {
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP nova_actions_requests_total HTTP requests answered, by route, method, status and microversion.\n");
         out.push_str("# TYPE nova_actions_requests_total counter\n");
-        for ((route, method, status, version), n) in &state.requests {
+        for ((route, method, status, minor), n) in &state.requests {
+            let version = if *minor == 0 {
+                String::new()
+            } else {
+                format!("2.{minor}")
+            };
             let _ = writeln!(
                 out,
-                "nova_actions_requests_total{{route=\"{route}\",method=\"{}\",status=\"{status}\",microversion=\"{version}\"}} {n}",
-                escape(method)
+                "nova_actions_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\",microversion=\"{version}\"}} {n}"
             );
         }
         out.push_str(
@@ -151,12 +157,18 @@ impl Metrics {
     }
 }
 
-/// Label values are the caller's text (the method): escape what the format needs escaped.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// Known methods by name; anything else (the caller's text) as one label.
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
 }
 
 #[cfg(test)]
@@ -185,7 +197,7 @@ mod tests {
             route: "list",
             method: "GET",
             status,
-            version: Some("2.84".into()),
+            version: Some(84),
             elapsed: Duration::from_millis(1),
         };
         m.record(&observed(200));

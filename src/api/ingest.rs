@@ -205,13 +205,19 @@ async fn write(
                 host: f.opt_name("host")?,
                 created_at: Some(f.opt_time("created_at")?.unwrap_or_else(now_micros)),
             };
-            let written = blocking(store, move |s| s.upsert_server(&id, fields)).await?;
+            let written = store
+                .apply_upsert_server(&id, fields)?
+                .durable(store)
+                .await?;
             Ok(server_reply(&id, written))
         }
         Op::Delete => {
             f.only(&["deleted_at"])?;
             let at = f.opt_time("deleted_at")?.unwrap_or_else(now_micros);
-            let written = blocking(store, move |s| s.soft_delete_server(&id, at)).await?;
+            let written = store
+                .apply_soft_delete_server(&id, at)?
+                .durable(store)
+                .await?;
             Ok(server_reply(&id, written))
         }
         Op::Purge => {
@@ -251,17 +257,17 @@ async fn write(
                 start_time: given.unwrap_or_else(now_micros),
                 time_given: given.is_some(),
             };
-            let written = blocking(store, move |s| s.start_action(&id, start)).await?;
+            let written = store.apply_start_action(&id, start)?.durable(store).await?;
             Ok(action_reply(call, &id, written, true))
         }
         Op::FinishAction(request_id) => {
             f.only(&["finish_time"])?;
             let given = f.opt_time("finish_time")?;
             let at = given.unwrap_or_else(now_micros);
-            let written = blocking(store, move |s| {
-                s.finish_action(&id, &request_id, at, given.is_some())
-            })
-            .await?;
+            let written = store
+                .apply_finish_action(&id, &request_id, at, given.is_some())?
+                .durable(store)
+                .await?;
             Ok(action_reply(call, &id, written, false))
         }
         Op::StartEvent(request_id) => {
@@ -282,7 +288,7 @@ async fn write(
                 time_given: given.is_some(),
                 fallback_to_last_action: f.bool_or("fallback_to_last_action", false)?,
             };
-            let written = blocking(store, move |s| s.start_event(&id, start)).await?;
+            let written = store.apply_start_event(&id, start)?.durable(store).await?;
             Ok(action_reply(call, &id, written, true))
         }
         Op::FinishEvent(request_id, event) => {
@@ -304,7 +310,10 @@ async fn write(
                 time_given: given.is_some(),
                 fallback_to_last_action: f.bool_or("fallback_to_last_action", false)?,
             };
-            let written = blocking(store, move |s| s.finish_event(&id, finish)).await?;
+            let written = store
+                .apply_finish_event(&id, finish)?
+                .durable(store)
+                .await?;
             Ok(action_reply(call, &id, written, false))
         }
     }

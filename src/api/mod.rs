@@ -248,7 +248,7 @@ fn observe(call: &Call<'_>, response: &HttpResponse, started: Instant) {
         route: call.route.get(),
         method: call.req.method().as_str(),
         status,
-        version: call.version.get().map(Version::text),
+        version: call.version.get().map(|v| v.0),
         elapsed,
     });
 }

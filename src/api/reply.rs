@@ -110,8 +110,36 @@ impl Reply {
     }
 }
 
+/// `req-<uuid4>`, from a per-thread generator seeded once from the OS: a uuid4 per request
+/// from the OS would cost a getrandom system call each.
 pub fn new_request_id() -> String {
-    format!("req-{}", uuid::Uuid::new_v4())
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<(u64, u64)> = Cell::new({
+            let seed = uuid::Uuid::new_v4().as_u64_pair();
+            (seed.0 | 1, seed.1 | 1)
+        });
+    }
+    let bytes = STATE.with(|s| {
+        // xorshift128+: fast, and unpredictable enough for ids that only need to be unique.
+        let next = |(mut a, b): (u64, u64)| {
+            a ^= a << 23;
+            let t = a ^ b ^ (a >> 17) ^ (b >> 26);
+            ((b, t), t.wrapping_add(b))
+        };
+        let (state, hi) = next(s.get());
+        let (state, lo) = next(state);
+        s.set(state);
+        (u128::from(hi) << 64 | u128::from(lo)).to_be_bytes()
+    });
+    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+    let mut text = String::with_capacity(40);
+    text.push_str("req-");
+    text.push_str(
+        id.hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer()),
+    );
+    text
 }
 
 /// Nova's fault names by status; every other code is a `computeFault`.
@@ -188,5 +216,36 @@ impl Stream for Chain {
             return Poll::Ready(Some(Ok(head)));
         }
         self.rest.as_mut().poll_next(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_unique_lowercase_uuid4() {
+        let ids: std::collections::HashSet<String> =
+            (0..10_000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        for id in ids.iter().take(50) {
+            let uuid = uuid::Uuid::parse_str(id.strip_prefix("req-").unwrap()).unwrap();
+            assert_eq!(uuid.get_version_num(), 4);
+            assert_eq!(&id[4..], uuid.hyphenated().to_string());
+        }
+    }
+
+    #[test]
+    fn fault_names_by_status() {
+        assert_eq!(fault_name(404), "itemNotFound");
+        assert_eq!(fault_name(413), "overLimit");
+        assert_eq!(fault_name(429), "overLimit");
+        assert_eq!(fault_name(406), "computeFault");
+        assert_eq!(fault_name(500), "computeFault");
+        let r = fault(409, "x", JSON);
+        assert_eq!(
+            r.body,
+            br#"{"conflictingRequest": {"code": 409, "message": "x"}}"#
+        );
     }
 }

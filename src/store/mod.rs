@@ -11,6 +11,7 @@ use std::fmt;
 use std::fs::File;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -196,6 +197,36 @@ pub struct Written<T> {
     pub changed: bool,
 }
 
+/// A write applied in memory, not yet known to be on disk: acknowledge it only after
+/// [`Applied::wait`] or [`Applied::durable`].
+#[must_use = "a write is not durable until it has been waited for"]
+pub struct Applied<T> {
+    written: Written<T>,
+    ticket: Option<u64>,
+}
+
+impl<T> Applied<T> {
+    /// Blocks until the write is on disk.
+    pub fn wait(self, store: &Store) -> Result<Written<T>> {
+        if let Some(ticket) = self.ticket {
+            store.commit.wait(ticket).map_err(flush_error)?;
+        }
+        Ok(self.written)
+    }
+
+    /// Resolves once the write is on disk, without holding a thread.
+    pub async fn durable(self, store: &Store) -> Result<Written<T>> {
+        if let Some(ticket) = self.ticket {
+            store.commit.wait_async(ticket).await.map_err(flush_error)?;
+        }
+        Ok(self.written)
+    }
+}
+
+fn flush_error(why: String) -> StoreError {
+    StoreError::Io(sled::Error::Io(std::io::Error::other(why)))
+}
+
 /// An action with its events (oldest first), as a write returns it.
 pub type ActionWithEvents = (Action, Vec<Event>);
 
@@ -234,7 +265,7 @@ pub struct Store {
     events: Tree,
     lag: Tree,
     data_file: File,
-    commit: GroupCommit,
+    commit: Arc<GroupCommit>,
 }
 
 impl Store {
@@ -254,6 +285,8 @@ impl Store {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
+            // Every write is flushed by the group commit; a timer flushing on top only competes.
+            .flush_every_ms(None)
             .open()
             .map_err(|e| {
                 match e {
@@ -273,8 +306,11 @@ impl Store {
             events: tree("events")?,
             lag: tree("lag")?,
             data_file: File::open(dir.join("db")).map_err(|e| open_err(e.to_string()))?,
+            commit: GroupCommit::start(
+                db.clone(),
+                File::open(dir.join("db")).map_err(|e| open_err(e.to_string()))?,
+            ),
             db,
-            commit: GroupCommit::new(),
         };
         store.check_format().map_err(|e| open_err(e.to_string()))?;
         Ok(store)
@@ -295,9 +331,7 @@ impl Store {
 
     /// Blocks until every write applied so far is on disk.
     pub fn durable(&self) -> Result<()> {
-        self.commit
-            .sync(&self.db, &self.data_file)
-            .map_err(StoreError::Io)
+        self.commit.sync().map_err(flush_error)
     }
 
     pub fn size_on_disk(&self) -> Result<u64> {
@@ -508,7 +542,7 @@ impl Store {
 
     // ----- writes: each is one transaction, acknowledged only once durable -----
 
-    pub fn upsert_server(&self, id: &Uuid, fields: ServerFields) -> Result<Written<Server>> {
+    pub fn apply_upsert_server(&self, id: &Uuid, fields: ServerFields) -> Result<Applied<Server>> {
         let written = self.servers.transaction(|servers| {
             let old: Option<Server> = servers
                 .get(id.as_bytes())?
@@ -533,10 +567,10 @@ impl Store {
                 changed,
             })
         })?;
-        self.ack(written)
+        Ok(self.applied(written))
     }
 
-    pub fn soft_delete_server(&self, id: &Uuid, at: Micros) -> Result<Written<Server>> {
+    pub fn apply_soft_delete_server(&self, id: &Uuid, at: Micros) -> Result<Applied<Server>> {
         let written = self.servers.transaction(|servers| {
             let Some(bytes) = servers.get(id.as_bytes())? else {
                 return abort(StoreError::ServerNotFound(*id));
@@ -556,7 +590,7 @@ impl Store {
                 changed: true,
             })
         })?;
-        self.ack(written)
+        Ok(self.applied(written))
     }
 
     /// Removes a server and its whole history for good. Returns how many actions went. The server
@@ -618,11 +652,11 @@ impl Store {
         tree.scan_prefix(prefix).keys()
     }
 
-    pub fn start_action(
+    pub fn apply_start_action(
         &self,
         server: &Uuid,
         start: ActionStart,
-    ) -> Result<Written<ActionWithEvents>> {
+    ) -> Result<Applied<ActionWithEvents>> {
         let seq = self.db.generate_id()?;
         let key = action_key(server, start.start_time, seq);
         let rkey = request_key(server, &start.request_id);
@@ -670,17 +704,17 @@ impl Store {
                 .map(|f| f.0)
                 .unwrap_or(key)
         };
-        let written = self.ack(written)?;
-        self.with_events(key, written)
+        let written = self.with_events(key, written)?;
+        Ok(self.applied(written))
     }
 
-    pub fn finish_action(
+    pub fn apply_finish_action(
         &self,
         server: &Uuid,
         request_id: &str,
         finish_time: Micros,
         time_given: bool,
-    ) -> Result<Written<ActionWithEvents>> {
+    ) -> Result<Applied<ActionWithEvents>> {
         let key = self.action_key_for(server, request_id, false)?;
         let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
             let mut action: Action = tx_get(actions, &key)?;
@@ -701,15 +735,15 @@ impl Store {
                 changed: true,
             })
         })?;
-        let written = self.ack(written)?;
-        self.with_events(key, written)
+        let written = self.with_events(key, written)?;
+        Ok(self.applied(written))
     }
 
-    pub fn start_event(
+    pub fn apply_start_event(
         &self,
         server: &Uuid,
         start: EventStart,
-    ) -> Result<Written<ActionWithEvents>> {
+    ) -> Result<Applied<ActionWithEvents>> {
         let key = self.action_key_for(server, &start.request_id, start.fallback_to_last_action)?;
         // The fallback attaches to the newest action without touching its updated_at.
         let bump = self
@@ -760,14 +794,14 @@ impl Store {
                     changed: true,
                 })
             })?;
-        self.ack(written)
+        Ok(self.applied(written))
     }
 
-    pub fn finish_event(
+    pub fn apply_finish_event(
         &self,
         server: &Uuid,
         finish: EventFinish,
-    ) -> Result<Written<ActionWithEvents>> {
+    ) -> Result<Applied<ActionWithEvents>> {
         let key =
             self.action_key_for(server, &finish.request_id, finish.fallback_to_last_action)?;
         let bump = self
@@ -816,16 +850,61 @@ impl Store {
                     changed: true,
                 })
             })?;
-        self.ack(written)
+        Ok(self.applied(written))
+    }
+
+    // ----- the same writes, waiting for durability -----
+
+    pub fn upsert_server(&self, id: &Uuid, fields: ServerFields) -> Result<Written<Server>> {
+        self.apply_upsert_server(id, fields)?.wait(self)
+    }
+
+    pub fn soft_delete_server(&self, id: &Uuid, at: Micros) -> Result<Written<Server>> {
+        self.apply_soft_delete_server(id, at)?.wait(self)
+    }
+
+    pub fn start_action(
+        &self,
+        server: &Uuid,
+        start: ActionStart,
+    ) -> Result<Written<ActionWithEvents>> {
+        self.apply_start_action(server, start)?.wait(self)
+    }
+
+    pub fn finish_action(
+        &self,
+        server: &Uuid,
+        request_id: &str,
+        finish_time: Micros,
+        time_given: bool,
+    ) -> Result<Written<ActionWithEvents>> {
+        self.apply_finish_action(server, request_id, finish_time, time_given)?
+            .wait(self)
+    }
+
+    pub fn start_event(
+        &self,
+        server: &Uuid,
+        start: EventStart,
+    ) -> Result<Written<ActionWithEvents>> {
+        self.apply_start_event(server, start)?.wait(self)
+    }
+
+    pub fn finish_event(
+        &self,
+        server: &Uuid,
+        finish: EventFinish,
+    ) -> Result<Written<ActionWithEvents>> {
+        self.apply_finish_event(server, finish)?.wait(self)
     }
 
     // ----- helpers -----
 
-    fn ack<T>(&self, written: Written<T>) -> Result<Written<T>> {
-        if written.changed {
-            self.durable()?;
-        }
-        Ok(written)
+    /// A write that changed something gets a group-commit ticket; one that changed nothing
+    /// (a retry) is already as durable as it will get.
+    fn applied<T>(&self, written: Written<T>) -> Applied<T> {
+        let ticket = written.changed.then(|| self.commit.ticket());
+        Applied { written, ticket }
     }
 
     fn with_events(
@@ -868,6 +947,13 @@ impl Store {
             }
             None => Err(not_found()),
         }
+    }
+}
+
+impl Drop for Store {
+    /// The flusher finishes what is outstanding and exits (sled flushes on its own drop).
+    fn drop(&mut self) {
+        self.commit.stop();
     }
 }
 
