@@ -4,6 +4,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY examples ./examples
+COPY benches ./benches
 RUN cargo build --release --locked --bin nova-actions && strip target/release/nova-actions
 
 # Runtime stage: the binary alone, as a non-root user, with the store on a volume.

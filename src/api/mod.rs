@@ -3,7 +3,7 @@
 //! which auth, routing and versions are checked) are part of the contract.
 
 mod accept;
-mod actions;
+pub mod actions;
 mod caller;
 mod docs;
 mod ingest;
