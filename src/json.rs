@@ -49,15 +49,7 @@ impl<'a> Obj<'a> {
     }
 
     pub fn time(&mut self, key: &str, value: Option<Micros>) -> &mut Self {
-        let out = self.key(key);
-        match value {
-            Some(t) => {
-                out.push(b'"');
-                write_micros(out, t);
-                out.push(b'"');
-            }
-            None => out.extend_from_slice(b"null"),
-        }
+        write_time(self.key(key), value);
         self
     }
 
@@ -75,6 +67,18 @@ impl<'a> Obj<'a> {
 
     pub fn end(self) {
         self.out.push(b'}');
+    }
+}
+
+/// A time as a JSON string in Nova's format, or `null`.
+pub fn write_time(out: &mut Vec<u8>, value: Option<Micros>) {
+    match value {
+        Some(t) => {
+            out.push(b'"');
+            write_micros(out, t);
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
     }
 }
 

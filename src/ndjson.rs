@@ -6,7 +6,7 @@ use std::io::{self, BufRead, Write};
 use crate::input::{Fields, InputError, Limits, parse_object, server_uuid};
 use crate::model::{Action, Event, Server, ServerHistory};
 use crate::store::{ImportCounts, Store, StoreError};
-use crate::timeutil::{Micros, write_micros};
+use crate::timeutil::Micros;
 
 const SERVER_FIELDS: &[&str] = &[
     "uuid",
@@ -193,14 +193,7 @@ fn field_str(out: &mut Vec<u8>, key: &str, value: Option<&str>) {
 
 fn field_time(out: &mut Vec<u8>, key: &str, value: Option<Micros>) {
     out.extend_from_slice(format!(",\"{key}\":").as_bytes());
-    match value {
-        Some(t) => {
-            out.push(b'"');
-            write_micros(out, t);
-            out.push(b'"');
-        }
-        None => out.extend_from_slice(b"null"),
-    }
+    crate::json::write_time(out, value);
 }
 
 /// Keys that only appear when set, so histories that never had them round-trip unchanged.
