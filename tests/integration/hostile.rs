@@ -316,6 +316,9 @@ fn serve_logged(store: &Path, log: &Path) -> Logged {
     Logged { child, addr }
 }
 
+/// (method, path, headers, body, expected status)
+type Probe<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, String, u16);
+
 #[test]
 fn tokens_queries_and_tracebacks_stay_out_of_the_access_log() {
     let dir = TempDir::new();
@@ -336,7 +339,7 @@ fn tokens_queries_and_tracebacks_stay_out_of_the_access_log() {
     };
     // (method, path, headers, body, expected status)
     let tb = serde_json::to_string(traceback).unwrap();
-    let requests: Vec<(&str, String, Vec<(&str, &str)>, String, u16)> = vec![
+    let requests: Vec<Probe> = vec![
         (
             "PUT",
             format!("/ingest/v1/servers/{sid}?{marker}=1"),
