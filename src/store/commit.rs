@@ -79,10 +79,16 @@ impl GroupCommit {
         loop {
             let target = {
                 let mut state = self.lock();
-                while state.issued == state.durable && !state.stop {
+                // Settled: every ticket is durable or was already answered with a failed flush.
+                // A failure is retried by the next write's ticket, not in a loop.
+                let settled = |s: &State| {
+                    s.issued == s.durable
+                        || s.failed.as_ref().is_some_and(|(upto, _)| *upto >= s.issued)
+                };
+                while settled(&state) && !state.stop {
                     state = self.work.wait(state).unwrap_or_else(|e| e.into_inner());
                 }
-                if state.issued == state.durable {
+                if settled(&state) {
                     return;
                 }
                 state.issued

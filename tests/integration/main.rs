@@ -6,6 +6,7 @@ mod common;
 mod conformance;
 mod durability;
 mod golden;
+mod hostile;
 mod keystone;
 mod ops;
 mod policy;
