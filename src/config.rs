@@ -363,6 +363,11 @@ mod tests {
         assert_eq!(shipped.auth.mode, AuthMode::Noauth);
         assert_eq!(shipped.api.max_limit, 1000);
         assert_eq!(shipped.api.compute_link_prefix, None);
+        assert_eq!(
+            shipped.render(),
+            default.render(),
+            "config.toml states exactly the defaults"
+        );
     }
 
     #[test]
