@@ -122,17 +122,23 @@ impl Drop for Served {
 }
 
 pub fn serve(store: &std::path::Path) -> Served {
+    serve_with(store, |_| ())
+}
+
+/// Starts `serve` on a free port, after `adjust` has set its environment or output.
+pub fn serve_with(store: &std::path::Path, adjust: impl FnOnce(&mut Command)) -> Served {
     let addr = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let child = binary()
+    let mut command = binary();
+    command
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(store)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    adjust(&mut command);
+    let child = command.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(addr).is_err() {
         assert!(Instant::now() < deadline, "server did not start");

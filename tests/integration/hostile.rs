@@ -282,38 +282,15 @@ fn a_project_reader_never_sees_tracebacks_hosts_or_details() {
 }
 
 /// The real binary, logging at info to a file.
-struct Logged {
-    child: std::process::Child,
-    addr: std::net::SocketAddr,
-}
-
-impl Drop for Logged {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Logged = crate::cli::Served;
 
 fn serve_logged(store: &Path, log: &Path) -> Logged {
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let child = binary()
-        .env("RUST_LOG", "info")
-        .env("RUST_LOG_STYLE", "never")
-        .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
-        .arg(store)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Logged { child, addr }
+    crate::cli::serve_with(store, |command| {
+        command
+            .env("RUST_LOG", "info")
+            .env("RUST_LOG_STYLE", "never")
+            .stderr(std::fs::File::create(log).unwrap());
+    })
 }
 
 /// (method, path, headers, body, expected status)
