@@ -339,3 +339,63 @@ fn oversized_write_bodies_are_413_over_limit() {
         r#"{"overLimit": {"code": 413, "message": "Request body is larger than 100 bytes."}}"#
     );
 }
+
+/// actix-http refuses a request head over 128 KiB with 431; a header well under it is served.
+#[test]
+fn oversized_headers_are_refused_and_the_server_keeps_serving() {
+    use std::io::{Read, Write};
+    let s = TestServer::start();
+    assert_eq!(
+        s.send(
+            "GET",
+            "/healthcheck",
+            &[("X-Padding", &"x".repeat(16 * 1024))],
+            b""
+        )
+        .status,
+        200
+    );
+    let mut stream = std::net::TcpStream::connect(s.addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "GET /healthcheck HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",
+        "x".repeat(200 * 1024)
+    );
+    // The server may answer and close before the whole head is sent.
+    let _ = stream.write_all(head.as_bytes());
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 431"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert_eq!(s.send("GET", "/healthcheck", &[], b"").status, 200);
+}
+
+#[test]
+fn a_slow_client_is_cut_off_and_the_server_keeps_serving() {
+    use std::io::{Read, Write};
+    let s = TestServer::with_config(|c| c.server.request_timeout = "1s".parse().unwrap());
+    let mut slow = std::net::TcpStream::connect(s.addr).unwrap();
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    slow.write_all(b"GET /healthcheck HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let _ = slow.read_to_end(&mut answer);
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(5),
+        "cut off after {waited:?}"
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+    assert_eq!(s.send("GET", "/healthcheck", &[], b"").status, 200);
+}
