@@ -367,10 +367,12 @@ fn oversized_headers_are_refused_and_the_server_keeps_serving() {
     let _ = stream.write_all(head.as_bytes());
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
+    // Closing on a client still sending can turn into a reset that hides the 431: either way
+    // the request is never served.
+    let text = String::from_utf8_lossy(&answer);
     assert!(
-        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 431"),
-        "{}",
-        String::from_utf8_lossy(&answer)
+        text.starts_with("HTTP/1.1 431") || answer.is_empty(),
+        "{text}"
     );
     assert_eq!(s.send("GET", "/healthcheck", &[], b"").status, 200);
 }
