@@ -4,7 +4,6 @@ use actix_web::HttpResponse;
 
 use super::Call;
 use super::reply::{JSON, Reply};
-use super::version::{self, Negotiation};
 
 struct Doc {
     id: &'static str,
@@ -115,21 +114,12 @@ pub fn v21(call: &Call<'_>) -> HttpResponse {
     if !only_get(call) {
         return call.route_miss();
     }
-    match version::negotiate(call.req.headers()) {
-        Negotiation::Ok(v) => Reply::json(200, JSON, detail(&V21, &call.host_url()))
+    match call.negotiate_version() {
+        Ok(v) => Reply::json(200, JSON, detail(&V21, &call.host_url()))
             .versioned(v)
             .request_id(&call.request_id)
             .finish(),
-        Negotiation::Malformed(text) => call
-            .fault(400, &format!("API Version String {text} is of invalid format. Must be of format MajorNum.MinorNum."))
-            .finish(),
-        Negotiation::Unsupported(text) => call
-            .fault(
-                406,
-                &format!("Version {text} is not supported by the API. Minimum is 2.1 and maximum is 2.{}.", version::MAX_MINOR),
-            )
-            .versioned(super::reply::VersionHeaders(text))
-            .finish(),
+        Err(answer) => answer,
     }
 }
 

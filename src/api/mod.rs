@@ -113,6 +113,30 @@ impl Call<'_> {
             .finish()
     }
 
+    /// The requested microversion, or the fault to answer with: 400 without version headers
+    /// for a malformed one, 406 echoing an unsupported one.
+    pub fn negotiate_version(&self) -> Result<Version, HttpResponse> {
+        match version::negotiate(self.req.headers()) {
+            Negotiation::Ok(v) => Ok(v),
+            Negotiation::Malformed(text) => {
+                let message = format!(
+                    "API Version String {text} is of invalid format. Must be of format MajorNum.MinorNum."
+                );
+                Err(self.fault(400, &message).finish())
+            }
+            Negotiation::Unsupported(text) => {
+                let message = format!(
+                    "Version {text} is not supported by the API. Minimum is 2.1 and maximum is 2.{}.",
+                    version::MAX_MINOR
+                );
+                Err(self
+                    .fault(406, &message)
+                    .versioned(reply::VersionHeaders(text))
+                    .finish())
+            }
+        }
+    }
+
     /// The caller, or the answer to send instead (401, or 503 when identity is unavailable).
     async fn authenticate(&self) -> Result<caller::Caller, HttpResponse> {
         match self.state.auth.authenticate(self.req.headers()).await {
@@ -308,24 +332,9 @@ async fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
     let version = if legacy {
         None
     } else {
-        match version::negotiate(call.req.headers()) {
-            Negotiation::Ok(v) => Some(v),
-            Negotiation::Malformed(text) => {
-                let message = format!(
-                    "API Version String {text} is of invalid format. Must be of format MajorNum.MinorNum."
-                );
-                return call.fault(400, &message).finish();
-            }
-            Negotiation::Unsupported(text) => {
-                let message = format!(
-                    "Version {text} is not supported by the API. Minimum is 2.1 and maximum is 2.{}.",
-                    version::MAX_MINOR
-                );
-                return call
-                    .fault(406, &message)
-                    .versioned(reply::VersionHeaders(text))
-                    .finish();
-            }
+        match call.negotiate_version() {
+            Ok(v) => Some(v),
+            Err(answer) => return answer,
         }
     };
     call.version.set(version);
