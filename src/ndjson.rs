@@ -262,43 +262,74 @@ pub fn import(
 /// Actions read per step of an export: memory holds one chunk, whatever a history's length.
 pub const EXPORT_CHUNK: usize = 1000;
 
-/// Writes every server's history, one line each, in server id order, streaming each history
-/// in chunks.
+/// Walks the whole store as NDJSON, one bounded chunk at a time: the CLI export writes the
+/// chunks to a file, the HTTP export streams them.
+#[derive(Debug, Default)]
+pub struct Exporter {
+    /// The server whose line is being written.
+    server: Option<uuid::Uuid>,
+    after_server: Option<uuid::Uuid>,
+    /// The last action written of that server.
+    after: Option<crate::store::keys::ActionKey>,
+    servers: u64,
+    done: bool,
+}
+
+impl Exporter {
+    /// Appends the next chunk to `out`; false once everything has been written.
+    pub fn next_chunk(&mut self, store: &Store, out: &mut Vec<u8>) -> Result<bool, StoreError> {
+        if self.done {
+            return Ok(false);
+        }
+        let uuid = match self.server {
+            Some(uuid) => uuid,
+            None => match store.next_server_id(self.after_server.as_ref())? {
+                Some((uuid, server)) => {
+                    write_server_head(out, &uuid, &server);
+                    self.server = Some(uuid);
+                    self.after = None;
+                    uuid
+                }
+                None => {
+                    self.done = true;
+                    return Ok(false);
+                }
+            },
+        };
+        let chunk = store.history_chunk(&uuid, self.after.as_ref(), EXPORT_CHUNK)?;
+        for (key, (action, events)) in &chunk {
+            write_action(out, self.after.is_none(), action, events);
+            self.after = Some(*key);
+        }
+        if chunk.len() < EXPORT_CHUNK {
+            write_server_tail(out);
+            out.push(b'\n');
+            self.server = None;
+            self.after_server = Some(uuid);
+            self.servers += 1;
+        }
+        Ok(true)
+    }
+
+    /// Server lines completed so far.
+    pub fn servers(&self) -> u64 {
+        self.servers
+    }
+}
+
+/// Writes every server's history, one line each, in server id order.
 pub fn export(store: &Store, mut out: impl Write) -> Result<u64, ExportError> {
-    let mut servers = 0;
+    let mut exporter = Exporter::default();
     let mut buf = Vec::with_capacity(1 << 20);
-    let mut after_server = None;
-    while let Some((uuid, server)) = store
-        .next_server_id(after_server.as_ref())
+    while exporter
+        .next_chunk(store, &mut buf)
         .map_err(ExportError::Store)?
     {
-        write_server_head(&mut buf, &uuid, &server);
-        let mut after = None;
-        let mut first = true;
-        loop {
-            let chunk = store
-                .history_chunk(&uuid, after.as_ref(), EXPORT_CHUNK)
-                .map_err(ExportError::Store)?;
-            for (key, (action, events)) in &chunk {
-                write_action(&mut buf, first, action, events);
-                first = false;
-                after = Some(*key);
-            }
-            out.write_all(&buf).map_err(ExportError::Write)?;
-            buf.clear();
-            if chunk.len() < EXPORT_CHUNK {
-                break;
-            }
-        }
-        write_server_tail(&mut buf);
-        buf.push(b'\n');
         out.write_all(&buf).map_err(ExportError::Write)?;
         buf.clear();
-        servers += 1;
-        after_server = Some(uuid);
     }
     out.flush().map_err(ExportError::Write)?;
-    Ok(servers)
+    Ok(exporter.servers())
 }
 
 #[derive(Debug)]

@@ -439,9 +439,7 @@ async fn import_lines(
 fn export(call: &Call<'_>) -> Reply {
     let stream = ExportStream {
         store: Arc::clone(&call.state.store),
-        server: None,
-        after_server: None,
-        after: None,
+        exporter: ndjson::Exporter::default(),
         done: false,
     };
     Reply::new(200, Some("application/x-ndjson"), Vec::new()).streaming(stream)
@@ -449,46 +447,8 @@ fn export(call: &Call<'_>) -> Reply {
 
 struct ExportStream {
     store: Arc<Store>,
-    /// The server whose line is being written.
-    server: Option<Uuid>,
-    after_server: Option<Uuid>,
-    /// The last action written of that server.
-    after: Option<crate::store::keys::ActionKey>,
+    exporter: ndjson::Exporter,
     done: bool,
-}
-
-impl ExportStream {
-    fn next_chunk(&mut self, out: &mut Vec<u8>) -> Result<(), StoreError> {
-        let uuid = match self.server {
-            Some(uuid) => uuid,
-            None => match self.store.next_server_id(self.after_server.as_ref())? {
-                Some((uuid, server)) => {
-                    ndjson::write_server_head(out, &uuid, &server);
-                    self.server = Some(uuid);
-                    self.after = None;
-                    uuid
-                }
-                None => {
-                    self.done = true;
-                    return Ok(());
-                }
-            },
-        };
-        let chunk = self
-            .store
-            .history_chunk(&uuid, self.after.as_ref(), ndjson::EXPORT_CHUNK)?;
-        for (key, (action, events)) in &chunk {
-            ndjson::write_action(out, self.after.is_none(), action, events);
-            self.after = Some(*key);
-        }
-        if chunk.len() < ndjson::EXPORT_CHUNK {
-            ndjson::write_server_tail(out);
-            out.push(b'\n');
-            self.server = None;
-            self.after_server = Some(uuid);
-        }
-        Ok(())
-    }
 }
 
 impl Stream for ExportStream {
@@ -502,12 +462,16 @@ impl Stream for ExportStream {
             return std::task::Poll::Ready(None);
         }
         let mut out = Vec::new();
-        std::task::Poll::Ready(match self.next_chunk(&mut out) {
-            Ok(()) if out.is_empty() && self.done => None,
-            Ok(()) => Some(Ok(web::Bytes::from(out))),
+        let this = &mut *self;
+        std::task::Poll::Ready(match this.exporter.next_chunk(&this.store, &mut out) {
+            Ok(false) => {
+                this.done = true;
+                None
+            }
+            Ok(true) => Some(Ok(web::Bytes::from(out))),
             Err(e) => {
                 log::error!("export stopped: {e}");
-                self.done = true;
+                this.done = true;
                 Some(Err(actix_web::error::ErrorInternalServerError(
                     "storage error",
                 )))
