@@ -156,41 +156,19 @@ async fn stop_on_signals(
     };
     first_of(term.recv(), int.recv()).await;
     log::info!("signal received: finishing in-flight requests, then flushing the store");
-    handle.pause().await;
-    // Drained by our own count: actix's graceful worker stop does not reliably wait for a
-    // request whose body is still arriving.
-    let drained = async {
-        let deadline = std::time::Instant::now() + drain_for;
-        while in_flight.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
-            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    let second = first_of(term.recv(), int.recv());
-    if first_of_which(drained, second).await {
-        log::warn!("second signal: exiting now");
-        std::process::exit(130);
-    }
-    handle.stop(false).await;
     actix_web::rt::spawn(async move {
         first_of(term.recv(), int.recv()).await;
         log::warn!("second signal: exiting now");
         std::process::exit(130);
     });
-}
-
-/// Waits for the first of two futures; true when it was the second.
-async fn first_of_which<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> bool {
-    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
-    std::future::poll_fn(|cx| {
-        if a.as_mut().poll(cx).is_ready() {
-            std::task::Poll::Ready(false)
-        } else if b.as_mut().poll(cx).is_ready() {
-            std::task::Poll::Ready(true)
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await
+    handle.pause().await;
+    // Drained by our own count: actix's graceful worker stop does not reliably wait for a
+    // request whose body is still arriving.
+    let deadline = std::time::Instant::now() + drain_for;
+    while in_flight.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    handle.stop(false).await;
 }
 
 /// Waits for whichever of two futures finishes first.

@@ -411,15 +411,10 @@ fn export(config: &Config, output: Option<PathBuf>) -> Result<(), Failure> {
 fn generate(config: &Config, shape: nova_actions::generate::Shape) -> Result<(), Failure> {
     let store = open_store(config)?;
     let total = shape.servers.saturating_mul(shape.actions_per_server);
-    let mut progress = Progress::new(None);
-    let counts = nova_actions::generate::generate(&store, shape, |c| {
-        let done = if total > 0 {
-            c.actions as f64 / total as f64
-        } else {
-            1.0
-        };
-        progress.update((done * 1e6) as u64, c);
-    })?;
+    // Progress counts actions here, where an import counts bytes.
+    let mut progress = Progress::new(Some(total));
+    let counts =
+        nova_actions::generate::generate(&store, shape, |c| progress.update(c.actions, c))?;
     progress.finish();
     eprintln!(
         "generated {} servers, {} actions, {} events in {:.1}s",

@@ -526,18 +526,10 @@ impl Store {
         Ok(Some((uuid, decode(&bytes)?)))
     }
 
-    /// A server's actions oldest first, each with its events oldest first (exports).
-    pub fn history(&self, server: &Uuid) -> impl Iterator<Item = Result<ActionWithEvents>> + '_ {
-        self.actions
-            .scan_prefix(server.as_bytes())
-            .rev()
-            .map(move |item| {
-                let (key, bytes) = item?;
-                let action: Action = decode(&bytes)?;
-                let key = keys::as_action_key(&key)
-                    .ok_or_else(|| StoreError::Corrupt("action key".into()))?;
-                Ok((action, self.events_of(&key)?))
-            })
+    /// A server's whole history, oldest first, each action with its events oldest first.
+    pub fn history(&self, server: &Uuid) -> Result<Vec<ActionWithEvents>> {
+        let chunk = self.history_chunk(server, None, usize::MAX)?;
+        Ok(chunk.into_iter().map(|(_, action)| action).collect())
     }
 
     // ----- writes: each is one transaction, acknowledged only once durable -----
@@ -638,10 +630,6 @@ impl Store {
             actions += self.purge_server(id)?.unwrap_or(0);
         }
         Ok((doomed.len() as u64, actions))
-    }
-
-    pub fn server_count(&self) -> usize {
-        self.servers.len()
     }
 
     fn tree_keys<'a>(

@@ -754,8 +754,7 @@ fn store_view(s: &Store) -> View {
                 .map(|(k, _)| s.events_newest_first(k).unwrap())
                 .collect(),
         );
-        view.history
-            .push(s.history(&id).collect::<super::Result<_>>().unwrap());
+        view.history.push(s.history(&id).unwrap());
         view.found.push(
             REQUEST_IDS
                 .iter()
