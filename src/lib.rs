@@ -15,6 +15,7 @@ pub mod pytext;
 pub mod retention;
 pub mod store;
 pub mod timeutil;
+pub mod write_request;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -19,56 +19,60 @@ use std::sync::Arc;
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use futures_core::Stream;
-use serde_json::Map;
 use uuid::Uuid;
 
 use super::Call;
 use super::actions::{EventShape, write_action};
 use super::reply::{JSON, Reply};
 use super::version::{MAX_MINOR, Version};
-use crate::input::{Fields, InputError, parse_object, server_uuid};
+use crate::input::{InputError, server_uuid};
 use crate::json::{Obj, array};
 use crate::model::Server;
 use crate::ndjson;
 use crate::policy;
-use crate::store::{
-    ActionStart, ActionWithEvents, EventFinish, EventStart, ImportCounts, ServerFields, Store,
-    StoreError, Written,
-};
+use crate::store::{ActionWithEvents, ImportCounts, Store, StoreError, Written};
 use crate::timeutil::now_micros;
+use crate::write_request::{WriteOp, WriteRequest, parse_write};
 
-enum Op {
+/// What the path under `/ingest/v1/` asks for.
+enum Target {
+    Import,
     Export,
-    Upsert,
-    Delete,
-    Purge,
-    StartAction,
-    FinishAction(String),
-    StartEvent(String),
-    FinishEvent(String, String),
+    Write(String, WriteOp),
 }
 
-fn route(method: &Method, rest: &str) -> Result<Option<(String, Op)>, ()> {
+fn route(method: &Method, rest: &str) -> Option<Target> {
     let segments: Vec<&str> = rest.split('/').collect();
-    let (server, op) = match (method, segments.as_slice()) {
-        (&Method::POST, ["import"]) => return Ok(None),
-        (&Method::GET, ["export"]) => return Ok(Some((String::new(), Op::Export))),
-        (&Method::PUT, ["servers", id]) => (id, Op::Upsert),
-        (&Method::DELETE, ["servers", id]) => (id, Op::Delete),
-        (&Method::POST, ["servers", id, "purge"]) => (id, Op::Purge),
-        (&Method::POST, ["servers", id, "actions"]) => (id, Op::StartAction),
-        (&Method::POST, ["servers", id, "actions", rid, "finish"]) => {
-            (id, Op::FinishAction(rid.to_string()))
-        }
-        (&Method::POST, ["servers", id, "actions", rid, "events"]) => {
-            (id, Op::StartEvent(rid.to_string()))
-        }
-        (&Method::POST, ["servers", id, "actions", rid, "events", event, "finish"]) => {
-            (id, Op::FinishEvent(rid.to_string(), event.to_string()))
-        }
-        _ => return Err(()),
-    };
-    Ok(Some((server.to_string(), op)))
+    let write = |id: &str, op| Some(Target::Write(id.to_string(), op));
+    let owned = |s: &str| s.to_string();
+    match (method, segments.as_slice()) {
+        (&Method::POST, ["import"]) => Some(Target::Import),
+        (&Method::GET, ["export"]) => Some(Target::Export),
+        (&Method::PUT, ["servers", id]) => write(id, WriteOp::Upsert),
+        (&Method::DELETE, ["servers", id]) => write(id, WriteOp::Delete),
+        (&Method::POST, ["servers", id, "purge"]) => write(id, WriteOp::Purge),
+        (&Method::POST, ["servers", id, "actions"]) => write(id, WriteOp::StartAction),
+        (&Method::POST, ["servers", id, "actions", rid, "finish"]) => write(
+            id,
+            WriteOp::FinishAction {
+                request_id: owned(rid),
+            },
+        ),
+        (&Method::POST, ["servers", id, "actions", rid, "events"]) => write(
+            id,
+            WriteOp::StartEvent {
+                request_id: owned(rid),
+            },
+        ),
+        (&Method::POST, ["servers", id, "actions", rid, "events", event, "finish"]) => write(
+            id,
+            WriteOp::FinishEvent {
+                request_id: owned(rid),
+                event: owned(event),
+            },
+        ),
+        _ => None,
+    }
 }
 
 pub async fn handle(call: &Call<'_>, rest: &str, payload: web::Payload) -> HttpResponse {
@@ -76,7 +80,7 @@ pub async fn handle(call: &Call<'_>, rest: &str, payload: web::Payload) -> HttpR
         Ok(ctx) => ctx,
         Err(answer) => return answer,
     };
-    let Ok(target) = route(&call.method, rest) else {
+    let Some(target) = route(&call.method, rest) else {
         return call.fault(404, "The resource could not be found.").finish();
     };
     // A write has no owning project yet: the target is the caller's own project, and the
@@ -101,9 +105,9 @@ pub async fn handle(call: &Call<'_>, rest: &str, payload: web::Payload) -> HttpR
         }
     }
     let result = match target {
-        None => import(call, payload).await,
-        Some((_, Op::Export)) => Ok(export(call)),
-        Some((server, op)) => write(call, &server, op, payload).await,
+        Target::Import => import(call, payload).await,
+        Target::Export => export(call),
+        Target::Write(server, op) => write(call, &server, op, payload).await,
     };
     match result {
         Ok(reply) => reply.request_id(&call.request_id).finish(),
@@ -111,6 +115,9 @@ pub async fn handle(call: &Call<'_>, rest: &str, payload: web::Payload) -> HttpR
         Err(Failure::Internal(message)) => call.internal(None, &message),
     }
 }
+
+const WRITE_REFUSED: &str = "The store failed to write to disk; this write was not \
+     acknowledged. Writes resume once the disk is fixed and the service restarted.";
 
 enum Failure {
     Fault(u16, String),
@@ -123,14 +130,13 @@ impl From<StoreError> for Failure {
             StoreError::ServerNotFound(_)
             | StoreError::ActionNotFound { .. }
             | StoreError::EventNotFound { .. } => Failure::Fault(404, e.to_string()),
-            // The disk is full, read-only or failing: the write is refused whole, reads go on.
+            // The disk is full, read-only or failing. The write is not acknowledged; if it was
+            // applied in memory, its server reads as unavailable until a restart.
             StoreError::Io(e) => {
                 log::error!("a write failed in the store: {e}");
-                Failure::Fault(
-                    503,
-                    "The store cannot accept writes right now; nothing was written.".into(),
-                )
+                Failure::Fault(503, WRITE_REFUSED.into())
             }
+            StoreError::Unconfirmed(_) => Failure::Fault(503, e.to_string()),
             other => Failure::Internal(other.to_string()),
         }
     }
@@ -178,7 +184,7 @@ async fn blocking<T: Send + 'static>(
 async fn write(
     call: &Call<'_>,
     server: &str,
-    op: Op,
+    op: WriteOp,
     payload: web::Payload,
 ) -> Result<Reply, Failure> {
     let id = server_uuid(server).ok_or_else(|| {
@@ -188,128 +194,60 @@ async fn write(
         )
     })?;
     let body = read_body(payload, call.state.config.server.max_body_bytes).await?;
-    let map = if body.iter().all(u8::is_ascii_whitespace) {
-        Map::new()
-    } else {
-        parse_object(&body)?
-    };
-    let f = Fields::new(&map, "", call.state.limits);
+    let request = parse_write(op, &body, call.state.limits, now_micros())?;
     let store = &call.state.store;
-    match op {
-        Op::Export => unreachable!("export is routed before any write"),
-        Op::Upsert => {
-            f.only(&["project_id", "user_id", "host", "created_at"])?;
-            let fields = ServerFields {
-                project_id: f.name("project_id")?,
-                user_id: f.opt_name("user_id")?,
-                host: f.opt_name("host")?,
-                created_at: Some(f.opt_time("created_at")?.unwrap_or_else(now_micros)),
-            };
+    match request {
+        WriteRequest::Upsert(fields) => {
             let written = store
                 .apply_upsert_server(&id, fields)?
                 .durable(store)
                 .await?;
             Ok(server_reply(&id, written))
         }
-        Op::Delete => {
-            f.only(&["deleted_at"])?;
-            let at = f.opt_time("deleted_at")?.unwrap_or_else(now_micros);
+        WriteRequest::Delete { deleted_at } => {
             let written = store
-                .apply_soft_delete_server(&id, at)?
+                .apply_soft_delete_server(&id, deleted_at)?
                 .durable(store)
                 .await?;
             Ok(server_reply(&id, written))
         }
-        Op::Purge => {
-            f.only(&[])?;
-            match blocking(store, move |s| s.purge_server(&id)).await? {
-                Some(actions) => {
-                    let mut body = Vec::new();
-                    let mut outer = Obj::begin(&mut body);
-                    let mut inner = Obj::begin(outer.key("purged"));
-                    inner
-                        .str("server", &id.hyphenated().to_string())
-                        .int("actions", actions as i64);
-                    inner.end();
-                    outer.end();
-                    Ok(Reply::json(200, JSON, body))
-                }
-                None => Err(Failure::Fault(
-                    404,
-                    format!("Instance {id} could not be found."),
-                )),
+        WriteRequest::Purge => match blocking(store, move |s| s.purge_server(&id)).await? {
+            Some(actions) => {
+                let mut body = Vec::new();
+                let mut outer = Obj::begin(&mut body);
+                let mut inner = Obj::begin(outer.key("purged"));
+                inner
+                    .str("server", &id.hyphenated().to_string())
+                    .int("actions", actions as i64);
+                inner.end();
+                outer.end();
+                Ok(Reply::json(200, JSON, body))
             }
-        }
-        Op::StartAction => {
-            f.only(&[
-                "request_id",
-                "action",
-                "user_id",
-                "project_id",
-                "start_time",
-            ])?;
-            let given = f.opt_time("start_time")?;
-            let start = ActionStart {
-                request_id: f.name("request_id")?,
-                action: f.name("action")?,
-                user_id: f.opt_name("user_id")?,
-                project_id: f.opt_name("project_id")?,
-                start_time: given.unwrap_or_else(now_micros),
-                time_given: given.is_some(),
-            };
+            None => Err(Failure::Fault(
+                404,
+                format!("Instance {id} could not be found."),
+            )),
+        },
+        WriteRequest::StartAction(start) => {
             let written = store.apply_start_action(&id, start)?.durable(store).await?;
             Ok(action_reply(call, &id, written, true))
         }
-        Op::FinishAction(request_id) => {
-            f.only(&["finish_time"])?;
-            let given = f.opt_time("finish_time")?;
-            let at = given.unwrap_or_else(now_micros);
+        WriteRequest::FinishAction {
+            request_id,
+            finish_time,
+            time_given,
+        } => {
             let written = store
-                .apply_finish_action(&id, &request_id, at, given.is_some())?
+                .apply_finish_action(&id, &request_id, finish_time, time_given)?
                 .durable(store)
                 .await?;
             Ok(action_reply(call, &id, written, false))
         }
-        Op::StartEvent(request_id) => {
-            f.only(&[
-                "event",
-                "host",
-                "details",
-                "start_time",
-                "fallback_to_last_action",
-            ])?;
-            let given = f.opt_time("start_time")?;
-            let start = EventStart {
-                request_id,
-                event: f.name("event")?,
-                host: f.opt_name("host")?,
-                details: f.opt_text("details")?,
-                start_time: given.unwrap_or_else(now_micros),
-                time_given: given.is_some(),
-                fallback_to_last_action: f.bool_or("fallback_to_last_action", false)?,
-            };
+        WriteRequest::StartEvent(start) => {
             let written = store.apply_start_event(&id, start)?.durable(store).await?;
             Ok(action_reply(call, &id, written, true))
         }
-        Op::FinishEvent(request_id, event) => {
-            f.only(&[
-                "result",
-                "traceback",
-                "details",
-                "finish_time",
-                "fallback_to_last_action",
-            ])?;
-            let given = f.opt_time("finish_time")?;
-            let finish = EventFinish {
-                request_id,
-                event,
-                result: f.name("result")?,
-                traceback: f.opt_text("traceback")?,
-                details: f.opt_text("details")?,
-                finish_time: given.unwrap_or_else(now_micros),
-                time_given: given.is_some(),
-                fallback_to_last_action: f.bool_or("fallback_to_last_action", false)?,
-            };
+        WriteRequest::FinishEvent(finish) => {
             let written = store
                 .apply_finish_event(&id, finish)?
                 .durable(store)
@@ -436,13 +374,22 @@ async fn import_lines(
 
 /// A live backup: every server's history as NDJSON, one line per server in id order, read in
 /// chunks as it is sent so memory holds a chunk at a time, whatever a history's length.
-fn export(call: &Call<'_>) -> Reply {
+fn export(call: &Call<'_>) -> Result<Reply, Failure> {
+    // A store whose flush failed may hold unacknowledged writes: no export, rather than one
+    // that stops half way.
+    if let Some(why) = call.state.store.broken() {
+        log::error!("export refused: {why}");
+        return Err(Failure::Fault(
+            503,
+            "The store failed to write to disk; export it after the service is restarted.".into(),
+        ));
+    }
     let stream = ExportStream {
         store: Arc::clone(&call.state.store),
         exporter: ndjson::Exporter::default(),
         done: false,
     };
-    Reply::new(200, Some("application/x-ndjson"), Vec::new()).streaming(stream)
+    Ok(Reply::new(200, Some("application/x-ndjson"), Vec::new()).streaming(stream))
 }
 
 struct ExportStream {

@@ -380,7 +380,10 @@ async fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
 
 impl From<StoreError> for actions::Failure {
     fn from(e: StoreError) -> Self {
-        actions::Failure::Store(e)
+        match e {
+            StoreError::Unconfirmed(_) => actions::Failure::Fault(503, e.to_string()),
+            other => actions::Failure::Store(other),
+        }
     }
 }
 

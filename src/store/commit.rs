@@ -6,13 +6,23 @@
 //! tickets are outstanding, so the group of a flush is everything applied during the previous
 //! one. Waiting is possible both blocking (CLI, tests) and as a future (HTTP workers keep serving
 //! while their writes wait), without a thread hop per write.
+//!
+//! A failed flush cannot be undone: the writes it covered are applied in memory, and sled 0.34
+//! refuses every later write until the store is reopened. So the servers those writes touched
+//! are marked unconfirmed: reading them answers "unavailable" instead of showing writes that
+//! were never acknowledged, and the store reports itself broken until a restart reads back what
+//! the disk really holds.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
+
+use uuid::Uuid;
 
 use crate::metrics::Histogram;
 
@@ -26,6 +36,49 @@ struct State {
     failed: Option<(u64, String)>,
     waiters: Vec<(u64, Waker)>,
     stop: bool,
+    /// Servers written in memory and not yet durable, with the first ticket that covers them.
+    pending: Vec<(u64, Uuid)>,
+    /// When `pending` is full (a huge import between flushes): the first ticket of the writes
+    /// not listed there. If a failed flush covers it, every server counts as unconfirmed.
+    unlisted: Option<u64>,
+    /// Servers whose writes a failed flush covered: what memory holds for them may not be on
+    /// disk, and it was not acknowledged.
+    unconfirmed: HashSet<Uuid>,
+    all_unconfirmed: bool,
+}
+
+/// Bounds the memory `pending` takes between two flushes.
+const MAX_PENDING: usize = 1 << 16;
+
+impl State {
+    fn pend(&mut self, ticket: u64, server: Uuid) {
+        if self.pending.last() == Some(&(ticket, server)) {
+            return;
+        }
+        if self.pending.len() < MAX_PENDING {
+            self.pending.push((ticket, server));
+        } else {
+            self.unlisted.get_or_insert(ticket);
+        }
+    }
+
+    /// A flush up to `target` ended: its writes are durable, or unconfirmed for good.
+    fn settle_pending(&mut self, target: u64, flushed: bool) {
+        if !flushed {
+            let covered: Vec<Uuid> = self
+                .pending
+                .iter()
+                .filter(|(t, _)| *t <= target)
+                .map(|(_, id)| *id)
+                .collect();
+            self.unconfirmed.extend(covered);
+            self.all_unconfirmed |= self.unlisted.is_some_and(|t| t <= target);
+        }
+        self.pending.retain(|(t, _)| *t > target);
+        if self.unlisted.is_some_and(|t| t <= target) {
+            self.unlisted = None;
+        }
+    }
 }
 
 pub struct GroupCommit {
@@ -35,6 +88,8 @@ pub struct GroupCommit {
     /// Blocking waiters wait here for flushes.
     done: Condvar,
     flushes: Mutex<Histogram>,
+    /// Set once a flush has failed; lets readers skip the lock while all is well.
+    broken: AtomicBool,
     /// Joined on stop: the thread holds a handle on the database, which must be closed before
     /// the store can be opened again in the same process.
     flusher: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -59,6 +114,7 @@ impl GroupCommit {
             work: Condvar::new(),
             done: Condvar::new(),
             flushes: Mutex::new(Histogram::default()),
+            broken: AtomicBool::new(false),
             flusher: Mutex::new(None),
         });
         let flusher = Arc::clone(&commit);
@@ -104,10 +160,17 @@ impl GroupCommit {
                 match result {
                     Ok(()) => state.durable = state.durable.max(target),
                     Err(e) => {
-                        log::error!("flushing the store failed: {e}");
+                        log::error!(
+                            "flushing the store failed: {e}; writes are refused, and servers \
+                             with unacknowledged writes answer 503, until the service is \
+                             restarted (after fixing the disk)"
+                        );
                         state.failed = Some((target, e.to_string()));
+                        self.broken.store(true, Ordering::Release);
                     }
                 }
+                let flushed = state.durable >= target;
+                state.settle_pending(target, flushed);
                 let ready = |t: u64, s: &State| outcome(s, t).is_some();
                 let (wake, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut state.waiters)
                     .into_iter()
@@ -128,6 +191,46 @@ impl GroupCommit {
         state.issued += 1;
         self.work.notify_one();
         state.issued
+    }
+
+    /// A ticket for a write to `server` applied in memory (and everything before it).
+    pub fn ticket_for(&self, server: Uuid) -> u64 {
+        let mut state = self.lock();
+        state.issued += 1;
+        let ticket = state.issued;
+        state.pend(ticket, server);
+        self.work.notify_one();
+        ticket
+    }
+
+    /// Records that `server` was written in memory; the next ticket (of any writer) covers it.
+    pub fn note(&self, server: Uuid) {
+        let mut state = self.lock();
+        let next = state.issued + 1;
+        state.pend(next, server);
+    }
+
+    /// A ticket covering everything applied so far without asking for a flush of its own, for
+    /// a write that changed nothing: its answer must not overtake the write it repeats.
+    pub fn latest(&self) -> u64 {
+        self.lock().issued
+    }
+
+    /// Whether a failed flush left `server` with writes that may not be on disk.
+    pub fn is_unconfirmed(&self, server: &Uuid) -> bool {
+        if !self.broken.load(Ordering::Acquire) {
+            return false;
+        }
+        let state = self.lock();
+        state.all_unconfirmed || state.unconfirmed.contains(server)
+    }
+
+    /// Why the store can no longer make writes durable, if a flush has failed.
+    pub fn broken(&self) -> Option<String> {
+        if !self.broken.load(Ordering::Acquire) {
+            return None;
+        }
+        self.lock().failed.as_ref().map(|(_, why)| why.clone())
     }
 
     /// Blocks until `ticket` is durable.
@@ -202,4 +305,69 @@ fn flush(db: &sled::Db, data_file: &File) -> Result<(), sled::Error> {
     db.flush()?;
     data_file.sync_data()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    #[test]
+    fn a_failed_flush_leaves_exactly_the_servers_it_covered_unconfirmed() {
+        let mut state = State::default();
+        state.pend(1, id(1));
+        state.pend(2, id(2));
+        state.settle_pending(1, true);
+        state.pend(3, id(3));
+        state.settle_pending(2, false);
+        assert_eq!(state.unconfirmed, HashSet::from([id(2)]));
+        // Written after the failed flush started: unconfirmed only once its own flush fails.
+        assert_eq!(state.pending, vec![(3, id(3))]);
+        state.settle_pending(3, false);
+        assert_eq!(state.unconfirmed, HashSet::from([id(2), id(3)]));
+        assert!(!state.all_unconfirmed);
+    }
+
+    #[test]
+    fn past_the_pending_bound_a_failed_flush_leaves_every_server_unconfirmed() {
+        let mut state = State::default();
+        for n in 0..MAX_PENDING as u64 + 10 {
+            state.pend(n + 1, id(n as u128));
+        }
+        assert_eq!(state.pending.len(), MAX_PENDING);
+        let mut flushed = State {
+            pending: state.pending.clone(),
+            unlisted: state.unlisted,
+            ..State::default()
+        };
+        flushed.settle_pending(MAX_PENDING as u64 + 10, true);
+        assert!(flushed.pending.is_empty() && flushed.unlisted.is_none());
+        assert!(!flushed.all_unconfirmed);
+        state.settle_pending(MAX_PENDING as u64 + 10, false);
+        assert!(state.all_unconfirmed);
+    }
+
+    #[test]
+    fn a_write_that_changed_nothing_waits_for_the_writes_before_it() {
+        let dir = std::env::temp_dir().join(format!("commit-test-{}", std::process::id()));
+        let db = sled::Config::new()
+            .path(&dir)
+            .temporary(true)
+            .open()
+            .unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = File::create(dir.join("sync-target")).unwrap();
+        let commit = GroupCommit::start(db, file);
+        assert_eq!(commit.latest(), 0);
+        let first = commit.ticket_for(id(1));
+        assert_eq!(commit.latest(), first);
+        commit.wait(commit.latest()).unwrap();
+        assert_eq!(commit.lock().durable, first);
+        assert!(commit.lock().pending.is_empty());
+        commit.stop();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -48,6 +48,7 @@ impl Store {
     /// lines is done (the CLI and the HTTP endpoint do so before reporting success).
     pub fn import_server(&self, history: &ServerHistory) -> Result<ImportCounts> {
         let id = &history.uuid;
+        self.commit.note(*id);
         // A server new to this store has nothing its actions could match.
         let fresh = self
             .servers

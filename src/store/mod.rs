@@ -43,11 +43,22 @@ const LAYOUT: u8 = 3;
 #[derive(Debug)]
 pub enum StoreError {
     ServerNotFound(Uuid),
-    ActionNotFound { server: Uuid, request_id: String },
-    EventNotFound { event: String, request_id: String },
+    ActionNotFound {
+        server: Uuid,
+        request_id: String,
+    },
+    EventNotFound {
+        event: String,
+        request_id: String,
+    },
     Corrupt(String),
-    Open { path: PathBuf, reason: String },
+    Open {
+        path: PathBuf,
+        reason: String,
+    },
     Io(sled::Error),
+    /// A failed flush covered writes to this server: what memory holds may not be on disk.
+    Unconfirmed(Uuid),
 }
 
 impl fmt::Display for StoreError {
@@ -68,6 +79,11 @@ impl fmt::Display for StoreError {
                 write!(f, "cannot open the store at {}: {reason}", path.display())
             }
             StoreError::Io(e) => write!(f, "storage error: {e}"),
+            StoreError::Unconfirmed(id) => write!(
+                f,
+                "The store failed to write to disk, so instance {id} has writes that were not \
+                 acknowledged; its history cannot be shown until the service is restarted."
+            ),
         }
     }
 }
@@ -145,7 +161,7 @@ pub struct ActionFilter {
 }
 
 /// What a server upsert sets. The soft-delete state is not part of it: it has its own call.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerFields {
     pub project_id: String,
     pub user_id: Option<String>,
@@ -153,7 +169,7 @@ pub struct ServerFields {
     pub created_at: Option<Micros>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionStart {
     pub request_id: String,
     pub action: String,
@@ -164,7 +180,7 @@ pub struct ActionStart {
     pub time_given: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventStart {
     pub request_id: String,
     pub event: String,
@@ -177,7 +193,7 @@ pub struct EventStart {
     pub fallback_to_last_action: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventFinish {
     pub request_id: String,
     pub event: String,
@@ -202,23 +218,23 @@ pub struct Written<T> {
 #[must_use = "a write is not durable until it has been waited for"]
 pub struct Applied<T> {
     written: Written<T>,
-    ticket: Option<u64>,
+    ticket: u64,
 }
 
 impl<T> Applied<T> {
     /// Blocks until the write is on disk.
     pub fn wait(self, store: &Store) -> Result<Written<T>> {
-        if let Some(ticket) = self.ticket {
-            store.commit.wait(ticket).map_err(flush_error)?;
-        }
+        store.commit.wait(self.ticket).map_err(flush_error)?;
         Ok(self.written)
     }
 
     /// Resolves once the write is on disk, without holding a thread.
     pub async fn durable(self, store: &Store) -> Result<Written<T>> {
-        if let Some(ticket) = self.ticket {
-            store.commit.wait_async(ticket).await.map_err(flush_error)?;
-        }
+        store
+            .commit
+            .wait_async(self.ticket)
+            .await
+            .map_err(flush_error)?;
         Ok(self.written)
     }
 }
@@ -345,6 +361,11 @@ impl Store {
 
     /// Whether the store answers reads and its directory is still there (for health checks).
     pub fn check(&self) -> Result<()> {
+        if let Some(why) = self.commit.broken() {
+            return Err(flush_error(format!(
+                "a flush failed ({why}); restart the service"
+            )));
+        }
         self.db.get("format")?;
         self.data_file
             .metadata()
@@ -354,7 +375,21 @@ impl Store {
 
     // ----- reads -----
 
+    /// Why writes can no longer be made durable, once a flush has failed.
+    pub fn broken(&self) -> Option<String> {
+        self.commit.broken()
+    }
+
+    /// Fails for a server a failed flush left with unacknowledged writes in memory.
+    fn confirmed(&self, id: &Uuid) -> Result<()> {
+        match self.commit.is_unconfirmed(id) {
+            true => Err(StoreError::Unconfirmed(*id)),
+            false => Ok(()),
+        }
+    }
+
     pub fn server(&self, id: &Uuid) -> Result<Option<Server>> {
+        self.confirmed(id)?;
         self.servers
             .get(id.as_bytes())?
             .map(|b| decode(&b))
@@ -492,6 +527,7 @@ impl Store {
         after: Option<&ActionKey>,
         max: usize,
     ) -> Result<Vec<(ActionKey, ActionWithEvents)>> {
+        self.confirmed(server)?;
         let newest = first_started_at_or_before(server, i64::MAX);
         let upper = match after {
             Some(key) => Bound::Excluded(*key),
@@ -559,7 +595,7 @@ impl Store {
                 changed,
             })
         })?;
-        Ok(self.applied(written))
+        Ok(self.applied(id, written))
     }
 
     pub fn apply_soft_delete_server(&self, id: &Uuid, at: Micros) -> Result<Applied<Server>> {
@@ -582,13 +618,14 @@ impl Store {
                 changed: true,
             })
         })?;
-        Ok(self.applied(written))
+        Ok(self.applied(id, written))
     }
 
     /// Removes a server and its whole history for good. Returns how many actions went. The server
     /// record goes first so readers stop seeing it at once; the history follows in bounded
     /// batches, and a purge interrupted half way is finished by running it again.
     pub fn purge_server(&self, id: &Uuid) -> Result<Option<u64>> {
+        self.commit.note(*id);
         let existed = self.servers.remove(id.as_bytes())?.is_some();
         self.lag.remove(id.as_bytes())?;
         let mut actions = 0;
@@ -693,7 +730,7 @@ impl Store {
                 .unwrap_or(key)
         };
         let written = self.with_events(key, written)?;
-        Ok(self.applied(written))
+        Ok(self.applied(server, written))
     }
 
     pub fn apply_finish_action(
@@ -724,7 +761,7 @@ impl Store {
             })
         })?;
         let written = self.with_events(key, written)?;
-        Ok(self.applied(written))
+        Ok(self.applied(server, written))
     }
 
     pub fn apply_start_event(
@@ -782,7 +819,7 @@ impl Store {
                     changed: true,
                 })
             })?;
-        Ok(self.applied(written))
+        Ok(self.applied(server, written))
     }
 
     pub fn apply_finish_event(
@@ -838,7 +875,7 @@ impl Store {
                     changed: true,
                 })
             })?;
-        Ok(self.applied(written))
+        Ok(self.applied(server, written))
     }
 
     // ----- the same writes, waiting for durability -----
@@ -888,10 +925,15 @@ impl Store {
 
     // ----- helpers -----
 
-    /// A write that changed something gets a group-commit ticket; one that changed nothing
-    /// (a retry) is already as durable as it will get.
-    fn applied<T>(&self, written: Written<T>) -> Applied<T> {
-        let ticket = written.changed.then(|| self.commit.ticket());
+    /// A write that changed something gets a group-commit ticket of its own. One that changed
+    /// nothing (a retry) still waits for what is already applied: the write it repeats may not
+    /// be on disk yet.
+    fn applied<T>(&self, server: &Uuid, written: Written<T>) -> Applied<T> {
+        let ticket = if written.changed {
+            self.commit.ticket_for(*server)
+        } else {
+            self.commit.latest()
+        };
         Applied { written, ticket }
     }
 

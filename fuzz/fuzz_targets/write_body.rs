@@ -1,0 +1,115 @@
+//! Write API bodies: whatever a body is, checking it never panics, and an accepted body, written
+//! back as JSON, is accepted again as the same write (times, limits and nulls included).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use nova_actions::input::{Limits, MAX_NAME};
+use nova_actions::timeutil::format_micros;
+use nova_actions::write_request::{WriteOp, WriteRequest, parse_write};
+use serde_json::{Map, Value, json};
+
+const NOW: i64 = 1_700_000_000_123_456;
+
+fn op(selector: u8) -> WriteOp {
+    let request_id = "req-1".to_string();
+    match selector % 7 {
+        0 => WriteOp::Upsert,
+        1 => WriteOp::Delete,
+        2 => WriteOp::Purge,
+        3 => WriteOp::StartAction,
+        4 => WriteOp::FinishAction { request_id },
+        5 => WriteOp::StartEvent { request_id },
+        _ => WriteOp::FinishEvent {
+            request_id,
+            event: "compute_reboot".into(),
+        },
+    }
+}
+
+/// The body that states `request` exactly.
+fn body_of(request: &WriteRequest) -> Value {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Value| {
+        m.insert(k.into(), v);
+    };
+    let time = |t: i64| json!(format_micros(t));
+    match request {
+        WriteRequest::Upsert(s) => {
+            put("project_id", json!(s.project_id));
+            put("user_id", json!(s.user_id));
+            put("host", json!(s.host));
+            put("created_at", json!(s.created_at.map(format_micros)));
+        }
+        WriteRequest::Delete { deleted_at } => put("deleted_at", time(*deleted_at)),
+        WriteRequest::Purge => {}
+        WriteRequest::StartAction(a) => {
+            put("request_id", json!(a.request_id));
+            put("action", json!(a.action));
+            put("user_id", json!(a.user_id));
+            put("project_id", json!(a.project_id));
+            if a.time_given {
+                put("start_time", time(a.start_time));
+            }
+        }
+        WriteRequest::FinishAction {
+            finish_time,
+            time_given,
+            ..
+        } => {
+            if *time_given {
+                put("finish_time", time(*finish_time));
+            }
+        }
+        WriteRequest::StartEvent(e) => {
+            put("event", json!(e.event));
+            put("host", json!(e.host));
+            put("details", json!(e.details));
+            put("fallback_to_last_action", json!(e.fallback_to_last_action));
+            if e.time_given {
+                put("start_time", time(e.start_time));
+            }
+        }
+        WriteRequest::FinishEvent(e) => {
+            put("result", json!(e.result));
+            put("traceback", json!(e.traceback));
+            put("details", json!(e.details));
+            put("fallback_to_last_action", json!(e.fallback_to_last_action));
+            if e.time_given {
+                put("finish_time", time(e.finish_time));
+            }
+        }
+    }
+    Value::Object(m)
+}
+
+fn names(request: &WriteRequest) -> Vec<&str> {
+    match request {
+        WriteRequest::Upsert(s) => [Some(&s.project_id), s.user_id.as_ref(), s.host.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect(),
+        WriteRequest::StartAction(a) => vec![&a.request_id, &a.action],
+        WriteRequest::StartEvent(e) => vec![&e.event],
+        WriteRequest::FinishEvent(e) => vec![&e.result],
+        _ => Vec::new(),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, body)) = data.split_first() else {
+        return;
+    };
+    let limits = Limits { max_text: 1024 };
+    let Ok(request) = parse_write(op(selector), body, limits, NOW) else {
+        return;
+    };
+    for name in names(&request) {
+        assert!(!name.is_empty() && name.chars().count() <= MAX_NAME, "{name:?}");
+    }
+    let again = serde_json::to_vec(&body_of(&request)).unwrap();
+    let reparsed = parse_write(op(selector), &again, limits, NOW + 1).unwrap_or_else(|e| {
+        panic!("{} was accepted as {request:?}, but {} fails: {e}", String::from_utf8_lossy(body), String::from_utf8_lossy(&again))
+    });
+    assert_eq!(reparsed, request, "{}", String::from_utf8_lossy(&again));
+});
