@@ -401,3 +401,77 @@ fn a_slow_client_is_cut_off_and_the_server_keeps_serving() {
     );
     assert_eq!(s.send("GET", "/healthcheck", &[], b"").status, 200);
 }
+
+/// Opens a connection and has one keep-alive request answered on it, so that the server holds
+/// it open afterwards.
+fn held_connection(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    conn.write_all(b"GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = [0u8; 512];
+    let n = conn.read(&mut answer).unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+    conn
+}
+
+/// Past `max_connections`, a new connection waits (it is not refused, and nothing breaks) until
+/// a held one is let go; then it is served. actix frees the slot of an idle kept-alive
+/// connection when its keep-alive time runs out, even if the client closed it earlier.
+#[test]
+fn connections_past_the_cap_wait_until_one_closes() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let s = TestServer::with_config(|c| {
+        c.server.workers = 1;
+        c.server.max_connections = 2;
+        c.server.keep_alive = "2s".parse().unwrap();
+    });
+    let first = held_connection(s.addr);
+    let _second = held_connection(s.addr);
+    let mut third = std::net::TcpStream::connect(s.addr).unwrap();
+    third
+        .write_all(b"GET /healthcheck HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let waited = third.read_to_end(&mut answer);
+    assert!(
+        waited.is_err() && answer.is_empty(),
+        "a third connection was served past a cap of two: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    // A flood past the cap neither crashes nor wedges the server.
+    let flood: Vec<_> = (0..64)
+        .filter_map(|_| std::net::TcpStream::connect(s.addr).ok())
+        .collect();
+    drop(flood);
+    drop(first);
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let _ = third.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(6));
+    drop(third);
+    // The slots the flood took are given back as its connections close.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut conn = std::net::TcpStream::connect(s.addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        conn.write_all(b"GET /healthcheck HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = conn.read_to_end(&mut answer);
+        if answer.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server stays wedged");
+    }
+}
