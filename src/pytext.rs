@@ -244,10 +244,7 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     // Runs of printable ASCII need no escaping: copy them whole, handle the rest char by char.
     while start < bytes.len() {
-        let run = bytes[start..]
-            .iter()
-            .position(|&b| !(0x20..=0x7e).contains(&b) || b == b'"' || b == b'\\');
-        let end = run.map_or(bytes.len(), |n| start + n);
+        let end = start + plain_prefix(&bytes[start..]);
         out.extend_from_slice(&bytes[start..end]);
         if end == bytes.len() {
             break;
@@ -257,6 +254,33 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
         start = end + c.len_utf8();
     }
     out.push(b'"');
+}
+
+/// Printable ASCII other than `"` and `\`: written as is.
+fn is_plain(b: u8) -> bool {
+    (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'
+}
+
+/// Length of the leading run of plain bytes, eight at a time while no byte of a word can need
+/// escaping (the word test may flag a plain byte, never miss one that is not).
+fn plain_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let flagged = w.wrapping_sub(0x20 * ONES) & !w & HIGH // below 0x20
+            | w & HIGH // not ASCII
+            | zero_byte(w ^ (u64::from(b'"') * ONES))
+            | zero_byte(w ^ (u64::from(b'\\') * ONES))
+            | zero_byte(w ^ (0x7f * ONES));
+        if flagged != 0 {
+            break;
+        }
+        i += 8;
+    }
+    i + bytes[i..].iter().take_while(|&&b| is_plain(b)).count()
 }
 
 fn escape_char(out: &mut Vec<u8>, c: char) {
@@ -522,6 +546,17 @@ mod prop {
     }
 
     proptest! {
+        #[test]
+        fn plain_runs_are_found_a_word_at_a_time_exactly(
+            bytes in proptest::collection::vec(
+                prop_oneof![0x20u8..0x7f, any::<u8>(), Just(b'"'), Just(b'\\')],
+                0..40,
+            )
+        ) {
+            let naive = bytes.iter().position(|&b| !is_plain(b)).unwrap_or(bytes.len());
+            prop_assert_eq!(plain_prefix(&bytes), naive);
+        }
+
         #[test]
         fn urlencode_alphabet(pairs in pairs()) {
             let refs: Vec<(&str, &str)> =

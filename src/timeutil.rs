@@ -148,13 +148,18 @@ pub fn write_micros(out: &mut Vec<u8>, t: Micros) {
     let secs = in_day / MICROS_PER_SEC;
 
     let mut buf = *b"0000-00-00T00:00:00.000000";
-    put_digits(&mut buf[0..4], year);
-    put_digits(&mut buf[5..7], month);
-    put_digits(&mut buf[8..10], day);
-    put_digits(&mut buf[11..13], secs / 3600);
-    put_digits(&mut buf[14..16], secs / 60 % 60);
-    put_digits(&mut buf[17..19], secs % 60);
-    put_digits(&mut buf[20..26], in_day % MICROS_PER_SEC);
+    // Every field is in range after the clamp, so each fits its two-digit slots.
+    let (secs, micros) = (secs as u32, (in_day % MICROS_PER_SEC) as u32);
+    put2(&mut buf[0..], year as u32 / 100);
+    put2(&mut buf[2..], year as u32 % 100);
+    put2(&mut buf[5..], month as u32);
+    put2(&mut buf[8..], day as u32);
+    put2(&mut buf[11..], secs / 3600);
+    put2(&mut buf[14..], secs / 60 % 60);
+    put2(&mut buf[17..], secs % 60);
+    put2(&mut buf[20..], micros / 10_000);
+    put2(&mut buf[22..], micros / 100 % 100);
+    put2(&mut buf[24..], micros % 100);
     out.extend_from_slice(&buf);
 }
 
@@ -167,11 +172,21 @@ pub fn now_micros() -> Micros {
     }
 }
 
-fn put_digits(dst: &mut [u8], mut v: i64) {
-    for slot in dst.iter_mut().rev() {
-        *slot = b'0' + (v % 10) as u8;
-        v /= 10;
+/// "00" to "99": formatting times is on the path of every listed action.
+const PAIRS: [u8; 200] = {
+    let mut pairs = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        pairs[2 * i] = b'0' + (i / 10) as u8;
+        pairs[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
     }
+    pairs
+};
+
+fn put2(dst: &mut [u8], v: u32) {
+    let i = v as usize * 2;
+    dst[..2].copy_from_slice(&PAIRS[i..i + 2]);
 }
 
 /// Value of a short run of ASCII digits (the regex guarantees at most 4).

@@ -1,5 +1,6 @@
 //! `GET .../servers/{id}/os-instance-actions[/{request_id}]`: Nova's list and show.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha224};
@@ -271,6 +272,8 @@ pub struct EventShape {
     host: bool,
     host_id: bool,
     details: bool,
+    /// The last (project, host) hashed and its id: an action's events mostly share one host.
+    last_host_id: RefCell<Option<(String, String, String)>>,
 }
 
 impl EventShape {
@@ -290,6 +293,7 @@ impl EventShape {
             host: events && v62,
             host_id: v62,
             details: details && version.at_least(84),
+            last_host_id: RefCell::new(None),
         })
     }
 
@@ -306,7 +310,14 @@ impl EventShape {
             o.opt_str("host", e.host.as_deref());
         }
         if self.host_id {
-            o.str("hostId", &host_id(host_project, e.host.as_deref()));
+            let mut last = self.last_host_id.borrow_mut();
+            let host = e.host.as_deref().unwrap_or("");
+            let known = matches!(&*last, Some((p, h, _)) if p == host_project && h == host);
+            if !known {
+                let id = host_id(host_project, e.host.as_deref());
+                *last = Some((host_project.to_string(), host.to_string(), id));
+            }
+            o.str("hostId", last.as_ref().map_or("", |(_, _, id)| id));
         }
         if self.details {
             o.opt_str("details", e.details.as_deref());
@@ -322,11 +333,14 @@ pub fn host_id(project: &str, host: Option<&str>) -> String {
             let mut hasher = Sha224::new();
             hasher.update(project.as_bytes());
             hasher.update(h.as_bytes());
-            hasher
-                .finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let digest = hasher.finalize();
+            let mut id = String::with_capacity(2 * digest.len());
+            for b in digest {
+                id.push(char::from(HEX[usize::from(b >> 4)]));
+                id.push(char::from(HEX[usize::from(b & 0xf)]));
+            }
+            id
         }
         _ => String::new(),
     }
