@@ -11,7 +11,9 @@ use super::keys::{
     ActionKey, action_key, first_started_at_or_before, is_newer, last_started_at_or_after,
     request_key,
 };
-use super::{Result, Store, StoreError, decode, encode, widen_lag};
+use super::{
+    Result, Store, StoreError, decode_action_with_events, encode, encode_action, widen_lag,
+};
 use crate::model::{Action, Event, ServerHistory};
 
 /// Actions written per transaction: large enough to amortize the commit, small enough that
@@ -109,9 +111,9 @@ impl Store {
                 .as_ref()
                 .try_into()
                 .map_err(|_| StoreError::Corrupt("action key".into()))?;
-            let stored: Action = decode(&bytes)?;
+            let (stored, events) = decode_action_with_events(&bytes)?;
             if stored.request_id == action.request_id && claimed.insert(key) {
-                return Ok(Some((key, stored, self.events_of(&key)?)));
+                return Ok(Some((key, stored, events)));
             }
         }
         Ok(None)
@@ -122,16 +124,15 @@ impl Store {
             return Ok(());
         }
         // Encoded outside the transaction: sled may run its closure more than once.
-        let encoded: Vec<(Vec<u8>, Vec<u8>)> = batch
+        let encoded: Vec<Vec<u8>> = batch
             .iter()
-            .map(|p| (encode(p.action), encode(&p.events)))
+            .map(|p| encode_action(p.action, p.events))
             .collect();
-        (&self.actions, &self.by_request, &self.events, &self.lag)
-            .transaction(|(actions, by_request, events, lag)| {
+        (&self.actions, &self.by_request, &self.lag)
+            .transaction(|(actions, by_request, lag)| {
                 let mut max_lag: Option<(i64, i64)> = None;
-                for (planned, (action, list)) in batch.iter().zip(&encoded) {
-                    actions.insert(&planned.key[..], action.as_slice())?;
-                    events.insert(&planned.key[..], list.as_slice())?;
+                for (planned, record) in batch.iter().zip(&encoded) {
+                    actions.insert(&planned.key[..], record.as_slice())?;
                     let rkey = request_key(server, &planned.action.request_id);
                     let newest = by_request.get(&rkey)?;
                     if newest.as_ref().is_none_or(|n| is_newer(&planned.key, n)) {

@@ -2,7 +2,7 @@
 //! stored inverted, so that a server's actions sort **newest first** and the API's lists are
 //! forward scans (sled walks forward much faster than backward).
 //!
-//! - action (and its event list, in the `events` tree): `server uuid | !start_time | !seq`
+//! - action (its record holds its event list too): `server uuid | !start_time | !seq`
 //! - request-id index: `server uuid | request_id bytes`
 
 use uuid::Uuid;

@@ -36,9 +36,10 @@ pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Leading byte of every record: the layout can evolve with a migration instead of a rewrite.
 const RECORD_FORMAT: u8 = 1;
-/// The key layout of the trees, stored under `format`: 3 = newest-first action keys, one
-/// event-list record per action.
-const LAYOUT: u8 = 3;
+/// The key layout of the trees, stored under `format`: 4 = newest-first action keys, each
+/// action record followed by its event list. Layout 3 (event lists in a tree of their own) is
+/// migrated on open.
+const LAYOUT: u8 = 4;
 
 #[derive(Debug)]
 pub enum StoreError {
@@ -131,6 +132,55 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
             "unknown record format {version}"
         ))),
         None => Err(StoreError::Corrupt("empty record".into())),
+    }
+}
+
+/// An action record: the action, then its events oldest first. A list reads the first part
+/// only; a show or a write reads both from the one record.
+pub(crate) fn encode_action(action: &Action, events: &[Event]) -> Vec<u8> {
+    let mut out = encode(action);
+    append_events(&mut out, events);
+    out
+}
+
+fn append_events(out: &mut Vec<u8>, events: &[Event]) {
+    bincode::serde::encode_into_std_write(events, out, bincode::config::standard())
+        .expect("writing into a Vec cannot fail");
+}
+
+/// The action of an action record, and the encoded event list after it.
+fn split_action(bytes: &[u8]) -> Result<(Action, &[u8])> {
+    match bytes.split_first() {
+        Some((&RECORD_FORMAT, rest)) => {
+            bincode::serde::decode_from_slice(rest, bincode::config::standard())
+                .map(|(action, used)| (action, &rest[used..]))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))
+        }
+        _ => Err(StoreError::Corrupt("unknown record format".into())),
+    }
+}
+
+/// An action without events may end right after the action (one migrated from layout 3).
+fn decode_events(encoded: &[u8]) -> Result<Vec<Event>> {
+    if encoded.is_empty() {
+        return Ok(Vec::new());
+    }
+    bincode::serde::decode_from_slice(encoded, bincode::config::standard())
+        .map(|(events, _)| events)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn decode_action_with_events(bytes: &[u8]) -> Result<ActionWithEvents> {
+    let (action, events) = split_action(bytes)?;
+    Ok((action, decode_events(events)?))
+}
+
+fn tx_action_with_events(tree: &TransactionalTree, key: &[u8]) -> TxResult<ActionWithEvents> {
+    match tree.get(key)? {
+        Some(bytes) => {
+            decode_action_with_events(&bytes).map_err(ConflictableTransactionError::Abort)
+        }
+        None => abort(StoreError::Corrupt("record vanished during a write".into())),
     }
 }
 
@@ -278,7 +328,6 @@ pub struct Store {
     servers: Tree,
     actions: Tree,
     by_request: Tree,
-    events: Tree,
     lag: Tree,
     data_file: File,
     commit: Arc<GroupCommit>,
@@ -319,7 +368,6 @@ impl Store {
             servers: tree("servers")?,
             actions: tree("actions")?,
             by_request: tree("action_by_request")?,
-            events: tree("events")?,
             lag: tree("lag")?,
             data_file: File::open(dir.join("db")).map_err(|e| open_err(e.to_string()))?,
             commit: GroupCommit::start(
@@ -339,10 +387,49 @@ impl Store {
                 self.durable()
             }
             Some(v) if v.as_ref() == [LAYOUT] => Ok(()),
+            Some(v) if v.as_ref() == [3] => self.migrate_from_layout_3(),
             Some(v) => Err(StoreError::Corrupt(format!(
                 "store layout {v:?} is not one this version understands ({LAYOUT}): export it with the version that wrote it and import it here"
             ))),
         }
+    }
+
+    /// Layout 3 kept each action's event list in an `events` tree under the action's key: move
+    /// every list to the end of its action record. Each batch moves and removes in one
+    /// transaction, so an interrupted migration resumes where it stopped.
+    fn migrate_from_layout_3(&self) -> Result<()> {
+        let events = self.db.open_tree("events")?;
+        log::info!("migrating the store to layout {LAYOUT} (event lists inside action records)");
+        let mut moved = 0u64;
+        loop {
+            let batch: Vec<(IVec, IVec)> = events
+                .iter()
+                .take(1000)
+                .collect::<std::result::Result<_, _>>()?;
+            if batch.is_empty() {
+                break;
+            }
+            (&self.actions, &events).transaction(|(actions, events)| {
+                for (key, list) in &batch {
+                    // A layout-3 list is one record: format byte, then the bincode list.
+                    let list =
+                        decode::<Vec<Event>>(list).map_err(ConflictableTransactionError::Abort)?;
+                    if let Some(action) = actions.get(key)? {
+                        let (action, _) =
+                            split_action(&action).map_err(ConflictableTransactionError::Abort)?;
+                        actions.insert(key, encode_action(&action, &list))?;
+                    }
+                    events.remove(key)?;
+                }
+                Ok(())
+            })?;
+            moved += batch.len() as u64;
+        }
+        self.db.drop_tree("events")?;
+        self.db.insert("format", &[LAYOUT])?;
+        self.durable()?;
+        log::info!("migration done: {moved} event lists moved");
+        Ok(())
     }
 
     /// Blocks until every write applied so far is on disk.
@@ -541,8 +628,7 @@ impl Store {
                 let (key, bytes) = item?;
                 let key = keys::as_action_key(&key)
                     .ok_or_else(|| StoreError::Corrupt("action key".into()))?;
-                let action: Action = decode(&bytes)?;
-                Ok((key, (action, self.events_of(&key)?)))
+                Ok((key, decode_action_with_events(&bytes)?))
             })
             .collect()
     }
@@ -629,7 +715,7 @@ impl Store {
         let existed = self.servers.remove(id.as_bytes())?.is_some();
         self.lag.remove(id.as_bytes())?;
         let mut actions = 0;
-        for tree in [&self.events, &self.by_request, &self.actions] {
+        for tree in [&self.by_request, &self.actions] {
             loop {
                 let batch: Vec<IVec> = self
                     .tree_keys(tree, id.as_bytes())
@@ -711,7 +797,7 @@ impl Store {
                     message: None,
                     created_at: None,
                 };
-                actions.insert(&key, encode(&action))?;
+                actions.insert(&key, encode_action(&action, &[]))?;
                 if newest.as_ref().is_none_or(|n| is_newer(&key, n)) {
                     by_request.insert(rkey.as_slice(), &key)?;
                 }
@@ -742,7 +828,11 @@ impl Store {
     ) -> Result<Applied<ActionWithEvents>> {
         let key = self.action_key_for(server, request_id, false)?;
         let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
-            let mut action: Action = tx_get(actions, &key)?;
+            let Some(bytes) = actions.get(key)? else {
+                return abort(StoreError::Corrupt("record vanished during a write".into()));
+            };
+            let (mut action, events) =
+                split_action(&bytes).map_err(ConflictableTransactionError::Abort)?;
             if action.finish_time.is_some()
                 && (!time_given || action.finish_time == Some(finish_time))
             {
@@ -753,7 +843,9 @@ impl Store {
             }
             action.finish_time = Some(finish_time);
             action.updated_at = Some(finish_time);
-            actions.insert(&key, encode(&action))?;
+            let mut record = encode(&action);
+            record.extend_from_slice(events);
+            actions.insert(&key, record)?;
             widen_lag(lag, server, finish_time.saturating_sub(action.start_time))?;
             Ok(Written {
                 record: action,
@@ -784,41 +876,38 @@ impl Store {
             details: start.details.clone(),
             created_at: None,
         };
-        let written =
-            (&self.actions, &self.events, &self.lag).transaction(|(actions, events, lag)| {
-                let mut action: Action = tx_get(actions, &key)?;
-                let mut list = tx_events(events, &key)?;
-                let retry = list.iter().any(|e| {
-                    e.event == start.event
-                        && e.host == start.host
-                        && if start.time_given {
-                            e.start_time == Some(start.start_time)
-                        } else {
-                            e.finish_time.is_none()
-                        }
-                });
-                if retry {
-                    return Ok(Written {
-                        record: (action, list),
-                        changed: false,
-                    });
-                }
-                list.push(event.clone());
-                events.insert(&key[..], encode(&list))?;
-                if bump {
-                    action.updated_at = Some(start.start_time);
-                    actions.insert(&key, encode(&action))?;
-                    widen_lag(
-                        lag,
-                        server,
-                        start.start_time.saturating_sub(action.start_time),
-                    )?;
-                }
-                Ok(Written {
+        let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
+            let (mut action, mut list) = tx_action_with_events(actions, &key)?;
+            let retry = list.iter().any(|e| {
+                e.event == start.event
+                    && e.host == start.host
+                    && if start.time_given {
+                        e.start_time == Some(start.start_time)
+                    } else {
+                        e.finish_time.is_none()
+                    }
+            });
+            if retry {
+                return Ok(Written {
                     record: (action, list),
-                    changed: true,
-                })
-            })?;
+                    changed: false,
+                });
+            }
+            list.push(event.clone());
+            if bump {
+                action.updated_at = Some(start.start_time);
+                widen_lag(
+                    lag,
+                    server,
+                    start.start_time.saturating_sub(action.start_time),
+                )?;
+            }
+            actions.insert(&key, encode_action(&action, &list))?;
+            Ok(Written {
+                record: (action, list),
+                changed: true,
+            })
+        })?;
         Ok(self.applied(server, written))
     }
 
@@ -832,49 +921,46 @@ impl Store {
         let bump = self
             .find_action(server, &finish.request_id)?
             .is_some_and(|(k, _)| k == key);
-        let written =
-            (&self.actions, &self.events, &self.lag).transaction(|(actions, events, lag)| {
-                let mut action: Action = tx_get(actions, &key)?;
-                let mut list = tx_events(events, &key)?;
-                // Nova finishes the oldest event of that name.
-                let Some(event) = list.iter_mut().find(|e| e.event == finish.event) else {
-                    return abort(StoreError::EventNotFound {
-                        event: finish.event.clone(),
-                        request_id: finish.request_id.clone(),
-                    });
-                };
-                let same = event.result.as_deref() == Some(finish.result.as_str())
-                    && event.traceback == finish.traceback
-                    && event.details == finish.details
-                    && (!finish.time_given || event.finish_time == Some(finish.finish_time));
-                if same && event.finish_time.is_some() {
-                    return Ok(Written {
-                        record: (action, list),
-                        changed: false,
-                    });
-                }
-                event.finish_time = Some(finish.finish_time);
-                event.result = Some(finish.result.clone());
-                event.traceback = finish.traceback.clone();
-                event.details = finish.details.clone();
-                events.insert(&key[..], encode(&list))?;
-                if finish.result.eq_ignore_ascii_case("error") {
-                    action.message = Some("Error".to_string());
-                }
-                if bump {
-                    action.updated_at = Some(finish.finish_time);
-                    widen_lag(
-                        lag,
-                        server,
-                        finish.finish_time.saturating_sub(action.start_time),
-                    )?;
-                }
-                actions.insert(&key, encode(&action))?;
-                Ok(Written {
+        let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
+            let (mut action, mut list) = tx_action_with_events(actions, &key)?;
+            // Nova finishes the oldest event of that name.
+            let Some(event) = list.iter_mut().find(|e| e.event == finish.event) else {
+                return abort(StoreError::EventNotFound {
+                    event: finish.event.clone(),
+                    request_id: finish.request_id.clone(),
+                });
+            };
+            let same = event.result.as_deref() == Some(finish.result.as_str())
+                && event.traceback == finish.traceback
+                && event.details == finish.details
+                && (!finish.time_given || event.finish_time == Some(finish.finish_time));
+            if same && event.finish_time.is_some() {
+                return Ok(Written {
                     record: (action, list),
-                    changed: true,
-                })
-            })?;
+                    changed: false,
+                });
+            }
+            event.finish_time = Some(finish.finish_time);
+            event.result = Some(finish.result.clone());
+            event.traceback = finish.traceback.clone();
+            event.details = finish.details.clone();
+            if finish.result.eq_ignore_ascii_case("error") {
+                action.message = Some("Error".to_string());
+            }
+            if bump {
+                action.updated_at = Some(finish.finish_time);
+                widen_lag(
+                    lag,
+                    server,
+                    finish.finish_time.saturating_sub(action.start_time),
+                )?;
+            }
+            actions.insert(&key, encode_action(&action, &list))?;
+            Ok(Written {
+                record: (action, list),
+                changed: true,
+            })
+        })?;
         Ok(self.applied(server, written))
     }
 
@@ -951,8 +1037,8 @@ impl Store {
 
     /// An action's events, oldest first.
     pub fn events_of(&self, key: &ActionKey) -> Result<Vec<Event>> {
-        match self.events.get(key)? {
-            Some(bytes) => decode(&bytes),
+        match self.actions.get(key)? {
+            Some(bytes) => decode_events(split_action(&bytes)?.1),
             None => Ok(Vec::new()),
         }
     }
@@ -1012,14 +1098,6 @@ fn tx_get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult
     match tree.get(key)? {
         Some(bytes) => tx_decode(&bytes),
         None => abort(StoreError::Corrupt("record vanished during a write".into())),
-    }
-}
-
-/// An action's event list inside a transaction (absent: none yet).
-fn tx_events(tree: &TransactionalTree, key: &ActionKey) -> TxResult<Vec<Event>> {
-    match tree.get(key)? {
-        Some(bytes) => tx_decode(&bytes),
-        None => Ok(Vec::new()),
     }
 }
 
@@ -1132,6 +1210,88 @@ mod tests {
             prop_assert_eq!(decode::<Action>(&encode(&a)).unwrap(), a);
             prop_assert_eq!(decode::<Event>(&encode(&e)).unwrap(), e);
         }
+
+        #[test]
+        fn action_records_hold_their_events_after_the_action(
+            a in action(),
+            events in proptest::collection::vec(event(), 0..4),
+        ) {
+            let record = encode_action(&a, &events);
+            // A list reads the action alone, in place or owned.
+            prop_assert_eq!(decode::<Action>(&record).unwrap(), a.clone());
+            prop_assert_eq!(decode_view(&record).unwrap(), a.view());
+            prop_assert_eq!(decode_action_with_events(&record).unwrap(), (a, events));
+        }
+    }
+
+    #[test]
+    fn a_layout_3_store_is_migrated_on_open_and_loses_nothing() {
+        let dir = std::env::temp_dir().join(format!("nova-actions-unit-{}", Uuid::new_v4()));
+        let server = Uuid::from_u128(7);
+        let action = |n: i64| Action {
+            request_id: format!("req-{n}"),
+            action: "reboot".into(),
+            user_id: None,
+            project_id: None,
+            start_time: n,
+            finish_time: None,
+            updated_at: Some(n),
+            message: None,
+            created_at: None,
+        };
+        let event = |name: &str| Event {
+            event: name.into(),
+            start_time: Some(1),
+            finish_time: None,
+            result: None,
+            traceback: None,
+            host: Some("h".into()),
+            details: None,
+            created_at: None,
+        };
+        // 2,500 actions (three migration batches), every other one with two events.
+        {
+            let db = sled::open(&dir).unwrap();
+            let (actions, events) = (
+                db.open_tree("actions").unwrap(),
+                db.open_tree("events").unwrap(),
+            );
+            for n in 0..2500 {
+                let key = action_key(&server, n, n as u64);
+                actions.insert(key, encode(&action(n))).unwrap();
+                if n % 2 == 0 {
+                    events
+                        .insert(key, encode(&vec![event("a"), event("b")]))
+                        .unwrap();
+                }
+            }
+            db.insert("format", &[3]).unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(&dir).unwrap();
+        for n in [0, 1, 1234, 2499] {
+            let key = action_key(&server, n, n as u64);
+            let (stored, events) =
+                decode_action_with_events(&store.actions.get(key).unwrap().unwrap()).unwrap();
+            assert_eq!(stored, action(n));
+            let expected = if n % 2 == 0 {
+                vec![event("a"), event("b")]
+            } else {
+                vec![]
+            };
+            assert_eq!(events, expected, "action {n}");
+        }
+        assert_eq!(store.actions.len(), 2500);
+        assert_eq!(store.db.get("format").unwrap().unwrap().as_ref(), [LAYOUT]);
+        assert!(
+            !store
+                .db
+                .tree_names()
+                .iter()
+                .any(|n| n.as_ref() == b"events")
+        );
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
