@@ -49,6 +49,7 @@ impl Store {
     /// Stores one server line. Not durable on return: call [`Store::durable`] when a group of
     /// lines is done (the CLI and the HTTP endpoint do so before reporting success).
     pub fn import_server(&self, history: &ServerHistory) -> Result<ImportCounts> {
+        self.writable()?;
         let id = &history.uuid;
         self.commit.note(*id);
         // A server new to this store has nothing its actions could match.

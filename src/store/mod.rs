@@ -467,6 +467,15 @@ impl Store {
         self.commit.broken()
     }
 
+    /// After a failed flush nothing more is written: the disk's state is unknown (a later fsync
+    /// can succeed after the kernel dropped the pages an earlier one failed to write).
+    pub(super) fn writable(&self) -> Result<()> {
+        match self.commit.broken() {
+            Some(why) => Err(flush_error(format!("an earlier flush failed: {why}"))),
+            None => Ok(()),
+        }
+    }
+
     /// Fails for a server a failed flush left with unacknowledged writes in memory.
     fn confirmed(&self, id: &Uuid) -> Result<()> {
         match self.commit.is_unconfirmed(id) {
@@ -657,6 +666,7 @@ impl Store {
     // ----- writes: each is one transaction, acknowledged only once durable -----
 
     pub fn apply_upsert_server(&self, id: &Uuid, fields: ServerFields) -> Result<Applied<Server>> {
+        self.writable()?;
         let written = self.servers.transaction(|servers| {
             let old: Option<Server> = servers
                 .get(id.as_bytes())?
@@ -685,6 +695,7 @@ impl Store {
     }
 
     pub fn apply_soft_delete_server(&self, id: &Uuid, at: Micros) -> Result<Applied<Server>> {
+        self.writable()?;
         let written = self.servers.transaction(|servers| {
             let Some(bytes) = servers.get(id.as_bytes())? else {
                 return abort(StoreError::ServerNotFound(*id));
@@ -711,6 +722,7 @@ impl Store {
     /// record goes first so readers stop seeing it at once; the history follows in bounded
     /// batches, and a purge interrupted half way is finished by running it again.
     pub fn purge_server(&self, id: &Uuid) -> Result<Option<u64>> {
+        self.writable()?;
         self.commit.note(*id);
         let existed = self.servers.remove(id.as_bytes())?.is_some();
         self.lag.remove(id.as_bytes())?;
@@ -768,6 +780,7 @@ impl Store {
         server: &Uuid,
         start: ActionStart,
     ) -> Result<Applied<ActionWithEvents>> {
+        self.writable()?;
         let seq = self.db.generate_id()?;
         let key = action_key(server, start.start_time, seq);
         let rkey = request_key(server, &start.request_id);
@@ -826,6 +839,7 @@ impl Store {
         finish_time: Micros,
         time_given: bool,
     ) -> Result<Applied<ActionWithEvents>> {
+        self.writable()?;
         let key = self.action_key_for(server, request_id, false)?;
         let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
             let Some(bytes) = actions.get(key)? else {
@@ -861,6 +875,7 @@ impl Store {
         server: &Uuid,
         start: EventStart,
     ) -> Result<Applied<ActionWithEvents>> {
+        self.writable()?;
         let key = self.action_key_for(server, &start.request_id, start.fallback_to_last_action)?;
         // The fallback attaches to the newest action without touching its updated_at.
         let bump = self
@@ -916,6 +931,7 @@ impl Store {
         server: &Uuid,
         finish: EventFinish,
     ) -> Result<Applied<ActionWithEvents>> {
+        self.writable()?;
         let key =
             self.action_key_for(server, &finish.request_id, finish.fallback_to_last_action)?;
         let bump = self
