@@ -258,6 +258,12 @@ impl GroupCommit {
         self.wait(ticket)
     }
 
+    /// Every ticket up to this one is durable.
+    #[cfg(test)]
+    pub fn durable_ticket(&self) -> u64 {
+        self.lock().durable
+    }
+
     /// How long flushes took so far.
     pub fn flush_times(&self) -> Histogram {
         self.flushes

@@ -1333,6 +1333,34 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_is_not_acknowledged_before_the_write_it_repeats() {
+        let dir = std::env::temp_dir().join(format!("nova-actions-unit-{}", Uuid::new_v4()));
+        let store = Store::open(&dir).unwrap();
+        let id = Uuid::from_u128(3);
+        let fields = || ServerFields {
+            project_id: "p".into(),
+            user_id: None,
+            host: None,
+            created_at: Some(1),
+        };
+        let first = store.apply_upsert_server(&id, fields()).unwrap();
+        let retry = store.apply_upsert_server(&id, fields()).unwrap();
+        assert!(first.written.changed && !retry.written.changed);
+        // The retry waits for a ticket covering the first write, not for nothing.
+        assert!(
+            retry.ticket >= first.ticket,
+            "{} < {}",
+            retry.ticket,
+            first.ticket
+        );
+        retry.wait(&store).unwrap();
+        assert!(store.commit.durable_ticket() >= first.ticket);
+        first.wait(&store).unwrap();
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn half_written_snapshots_are_removed_before_open() {
         let dir = std::env::temp_dir().join(format!("nova-actions-unit-{}", Uuid::new_v4()));
         {
