@@ -840,7 +840,7 @@ impl Store {
         time_given: bool,
     ) -> Result<Applied<ActionWithEvents>> {
         self.writable()?;
-        let key = self.action_key_for(server, request_id, false)?;
+        let (key, _) = self.action_key_for(server, request_id, false)?;
         let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
             let Some(bytes) = actions.get(key)? else {
                 return abort(StoreError::Corrupt("record vanished during a write".into()));
@@ -876,11 +876,9 @@ impl Store {
         start: EventStart,
     ) -> Result<Applied<ActionWithEvents>> {
         self.writable()?;
-        let key = self.action_key_for(server, &start.request_id, start.fallback_to_last_action)?;
         // The fallback attaches to the newest action without touching its updated_at.
-        let bump = self
-            .find_action(server, &start.request_id)?
-            .is_some_and(|(k, _)| k == key);
+        let (key, bump) =
+            self.action_key_for(server, &start.request_id, start.fallback_to_last_action)?;
         let event = Event {
             event: start.event.clone(),
             start_time: Some(start.start_time),
@@ -891,8 +889,8 @@ impl Store {
             details: start.details.clone(),
             created_at: None,
         };
-        let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
-            let (mut action, mut list) = tx_action_with_events(actions, &key)?;
+        let at = bump.then_some(start.start_time);
+        self.write_events(server, key, at, |_, list| {
             let retry = list.iter().any(|e| {
                 e.event == start.event
                     && e.host == start.host
@@ -902,28 +900,11 @@ impl Store {
                         e.finish_time.is_none()
                     }
             });
-            if retry {
-                return Ok(Written {
-                    record: (action, list),
-                    changed: false,
-                });
+            if !retry {
+                list.push(event.clone());
             }
-            list.push(event.clone());
-            if bump {
-                action.updated_at = Some(start.start_time);
-                widen_lag(
-                    lag,
-                    server,
-                    start.start_time.saturating_sub(action.start_time),
-                )?;
-            }
-            actions.insert(&key, encode_action(&action, &list))?;
-            Ok(Written {
-                record: (action, list),
-                changed: true,
-            })
-        })?;
-        Ok(self.applied(server, written))
+            Ok(!retry)
+        })
     }
 
     pub fn apply_finish_event(
@@ -932,16 +913,13 @@ impl Store {
         finish: EventFinish,
     ) -> Result<Applied<ActionWithEvents>> {
         self.writable()?;
-        let key =
+        let (key, bump) =
             self.action_key_for(server, &finish.request_id, finish.fallback_to_last_action)?;
-        let bump = self
-            .find_action(server, &finish.request_id)?
-            .is_some_and(|(k, _)| k == key);
-        let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
-            let (mut action, mut list) = tx_action_with_events(actions, &key)?;
+        let at = bump.then_some(finish.finish_time);
+        self.write_events(server, key, at, |action, list| {
             // Nova finishes the oldest event of that name.
             let Some(event) = list.iter_mut().find(|e| e.event == finish.event) else {
-                return abort(StoreError::EventNotFound {
+                return Err(StoreError::EventNotFound {
                     event: finish.event.clone(),
                     request_id: finish.request_id.clone(),
                 });
@@ -951,10 +929,7 @@ impl Store {
                 && event.details == finish.details
                 && (!finish.time_given || event.finish_time == Some(finish.finish_time));
             if same && event.finish_time.is_some() {
-                return Ok(Written {
-                    record: (action, list),
-                    changed: false,
-                });
+                return Ok(false);
             }
             event.finish_time = Some(finish.finish_time);
             event.result = Some(finish.result.clone());
@@ -963,18 +938,34 @@ impl Store {
             if finish.result.eq_ignore_ascii_case("error") {
                 action.message = Some("Error".to_string());
             }
-            if bump {
-                action.updated_at = Some(finish.finish_time);
-                widen_lag(
-                    lag,
-                    server,
-                    finish.finish_time.saturating_sub(action.start_time),
-                )?;
+            Ok(true)
+        })
+    }
+
+    /// An event write in one transaction: `edit` changes the action's events (and message) and
+    /// says whether it changed anything; if so the record is stored with `updated_at` moved to
+    /// `bump_to`, when given.
+    fn write_events(
+        &self,
+        server: &Uuid,
+        key: ActionKey,
+        bump_to: Option<Micros>,
+        edit: impl Fn(&mut Action, &mut Vec<Event>) -> Result<bool>,
+    ) -> Result<Applied<ActionWithEvents>> {
+        let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
+            let (mut action, mut list) = tx_action_with_events(actions, &key)?;
+            let changed =
+                edit(&mut action, &mut list).map_err(ConflictableTransactionError::Abort)?;
+            if changed {
+                if let Some(at) = bump_to {
+                    action.updated_at = Some(at);
+                    widen_lag(lag, server, at.saturating_sub(action.start_time))?;
+                }
+                actions.insert(&key, encode_action(&action, &list))?;
             }
-            actions.insert(&key, encode_action(&action, &list))?;
             Ok(Written {
                 record: (action, list),
-                changed: true,
+                changed,
             })
         })?;
         Ok(self.applied(server, written))
@@ -1059,12 +1050,19 @@ impl Store {
         }
     }
 
-    fn action_key_for(&self, server: &Uuid, request_id: &str, fallback: bool) -> Result<ActionKey> {
+    /// The action a write names: by request id or, with the fallback, the server's newest one.
+    /// `true` when found by its request id.
+    fn action_key_for(
+        &self,
+        server: &Uuid,
+        request_id: &str,
+        fallback: bool,
+    ) -> Result<(ActionKey, bool)> {
         if self.server(server)?.is_none() {
             return Err(StoreError::ServerNotFound(*server));
         }
         if let Some((key, _)) = self.find_action(server, request_id)? {
-            return Ok(key);
+            return Ok((key, true));
         }
         let not_found = || StoreError::ActionNotFound {
             server: *server,
@@ -1074,9 +1072,9 @@ impl Store {
             return Err(not_found());
         }
         match self.actions.scan_prefix(server.as_bytes()).keys().next() {
-            Some(key) => {
-                keys::as_action_key(&key?).ok_or_else(|| StoreError::Corrupt("action key".into()))
-            }
+            Some(key) => keys::as_action_key(&key?)
+                .map(|key| (key, false))
+                .ok_or_else(|| StoreError::Corrupt("action key".into())),
             None => Err(not_found()),
         }
     }
