@@ -16,6 +16,10 @@ use super::{Result, Store, StoreError, TxResult, flush_sled};
 /// Where sled keeps the LSN of the last logged transaction it holds.
 const LSN_KEY: &[u8] = b"lsn";
 
+/// A writer that finds this much of the log not yet written waits for it (bulk imports can
+/// append faster than a disk writes).
+const MAX_PENDING_BYTES: usize = 8 << 20;
+
 /// The trees of one logged transaction. Every insert and remove is recorded for the log.
 pub(super) struct Tx<'a> {
     trees: &'a [TransactionalTree],
@@ -94,8 +98,12 @@ impl Store {
             return Ok((out, None));
         }
         *order = lsn;
-        self.wal.append(&Record { lsn, puts });
+        let pending = self.wal.append(&Record { lsn, puts });
         self.commit.issue(lsn, *server);
+        drop(order);
+        if pending > MAX_PENDING_BYTES {
+            self.commit.wait(lsn).map_err(super::flush_error)?;
+        }
         Ok((out, Some(lsn)))
     }
 }

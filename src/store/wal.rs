@@ -134,11 +134,13 @@ impl Wal {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends a record; the caller holds the write order, so LSNs arrive in order.
-    pub fn append(&self, record: &Record) {
+    /// Appends a record; the caller holds the write order, so LSNs arrive in order. Returns how
+    /// many bytes now wait to be written.
+    pub fn append(&self, record: &Record) -> usize {
         let mut pending = self.lock();
         encode_record(&mut pending.bytes, record);
         pending.last_lsn = record.lsn;
+        pending.bytes.len()
     }
 
     /// Takes what was appended since the last call: the bytes and the last LSN in them.
