@@ -362,7 +362,8 @@ impl Store {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
-            // Every write is flushed by the group commit; a timer flushing on top only competes.
+            // The write-ahead log makes writes durable and checkpoints sled once a second; a
+            // timer flushing on top only competes.
             .flush_every_ms(None)
             .open()
             .map_err(|e| {
