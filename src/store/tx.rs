@@ -182,6 +182,55 @@ mod tests {
         }
     }
 
+    /// Sled is checkpointed behind the log while the store runs: the log does not grow without
+    /// bound and a restart has little to replay.
+    #[test]
+    fn the_log_is_cut_behind_checkpoints() {
+        let dir = std::env::temp_dir().join(format!("nova-actions-unit-{}", Uuid::new_v4()));
+        let store = Store::open(&dir).unwrap();
+        let fields = |n: u128| ServerFields {
+            project_id: format!("p{n}"),
+            user_id: None,
+            host: None,
+            created_at: Some(1),
+        };
+        store.upsert_server(&Uuid::from_u128(1), fields(1)).unwrap();
+        let wal_dir = dir.join("wal");
+        let first = wal::segments(&wal_dir).unwrap();
+        assert_eq!(first.len(), 1);
+        // The idle flusher checkpoints within about a second: sled is flushed and the segment
+        // holding the write is replaced by an empty one.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while wal::segments(&wal_dir).unwrap() == first {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint in 10 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let after = wal::segments(&wal_dir).unwrap();
+        assert_eq!(after.len(), 1);
+        assert_eq!(std::fs::metadata(&after[0].1).unwrap().len(), 0);
+        for n in 2..200 {
+            store.upsert_server(&Uuid::from_u128(n), fields(n)).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        store
+            .upsert_server(&Uuid::from_u128(500), fields(500))
+            .unwrap();
+        let segments = wal::segments(&dir.join("wal")).unwrap();
+        assert!(segments.len() <= 2, "{segments:?}");
+        drop(store);
+        // A clean stop leaves nothing to replay.
+        let sizes: u64 = wal::segments(&dir.join("wal"))
+            .unwrap()
+            .iter()
+            .map(|(_, p)| std::fs::metadata(p).unwrap().len())
+            .sum();
+        assert_eq!(sizes, 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Records sled already holds are skipped (replaying them would take keys back in time),
     /// the later ones applied in order, a torn tail ignored, and the segments removed.
     #[test]
