@@ -222,21 +222,16 @@ impl GroupCommit {
             if self.is_broken() {
                 // Nothing more reaches the log; whatever was issued meanwhile fails.
                 let _ = flusher.wal.take();
-                let (issued, why) = {
+                let late = {
                     let state = self.lock();
-                    let why = state
+                    let issued = state.issued;
+                    state
                         .failed
                         .as_ref()
-                        .map(|f| f.1.clone())
-                        .unwrap_or_default();
-                    (state.issued, why)
+                        .filter(|(upto, _)| *upto < issued)
+                        .map(|(_, why)| (issued, why.clone()))
                 };
-                if self
-                    .lock()
-                    .failed
-                    .as_ref()
-                    .is_some_and(|(upto, _)| *upto < issued)
-                {
+                if let Some((issued, why)) = late {
                     self.settle(issued, Err(why));
                 }
             } else {
@@ -272,20 +267,23 @@ impl GroupCommit {
         let waiters = {
             let mut state = self.lock();
             match result {
-                Ok(()) => state.durable = state.durable.max(last),
+                Ok(()) => {
+                    state.durable = state.durable.max(last);
+                    state.settle_pending(last, true);
+                }
                 Err(e) => {
                     log::error!(
                         "writing the store failed: {e}; writes are refused, and servers with \
                          unacknowledged writes answer 503, until the service is restarted \
                          (after fixing the disk)"
                     );
+                    // Every write not yet durable fails with it.
                     let upto = state.issued.max(last);
                     state.failed = Some((upto, e));
+                    state.settle_pending(upto, false);
                     self.broken.store(true, Ordering::Release);
                 }
             }
-            let flushed = state.durable >= last;
-            state.settle_pending(last, flushed);
             let ready = |t: u64, s: &State| outcome(s, t).is_some();
             let (wake, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut state.waiters)
                 .into_iter()
