@@ -82,6 +82,21 @@ fn body_of(request: &WriteRequest) -> Value {
     Value::Object(m)
 }
 
+/// The time of a write that did not name one.
+fn defaulted_time(request: &WriteRequest) -> Option<i64> {
+    match request {
+        WriteRequest::StartAction(a) if !a.time_given => Some(a.start_time),
+        WriteRequest::FinishAction {
+            finish_time,
+            time_given: false,
+            ..
+        } => Some(*finish_time),
+        WriteRequest::StartEvent(e) if !e.time_given => Some(e.start_time),
+        WriteRequest::FinishEvent(e) if !e.time_given => Some(e.finish_time),
+        _ => None,
+    }
+}
+
 fn names(request: &WriteRequest) -> Vec<&str> {
     match request {
         WriteRequest::Upsert(s) => [Some(&s.project_id), s.user_id.as_ref(), s.host.as_ref()]
@@ -107,8 +122,11 @@ fuzz_target!(|data: &[u8]| {
     for name in names(&request) {
         assert!(!name.is_empty() && name.chars().count() <= MAX_NAME, "{name:?}");
     }
+    if let Some(time) = defaulted_time(&request) {
+        assert_eq!(time, NOW, "a time not given is now");
+    }
     let again = serde_json::to_vec(&body_of(&request)).unwrap();
-    let reparsed = parse_write(op(selector), &again, limits, NOW + 1).unwrap_or_else(|e| {
+    let reparsed = parse_write(op(selector), &again, limits, NOW).unwrap_or_else(|e| {
         panic!("{} was accepted as {request:?}, but {} fails: {e}", String::from_utf8_lossy(body), String::from_utf8_lossy(&again))
     });
     assert_eq!(reparsed, request, "{}", String::from_utf8_lossy(&again));
