@@ -128,7 +128,7 @@ impl Metrics {
         out.push_str("# HELP nova_actions_store_size_bytes Size of the store on disk.\n");
         out.push_str("# TYPE nova_actions_store_size_bytes gauge\n");
         let _ = writeln!(out, "nova_actions_store_size_bytes {}", gauges.store_bytes);
-        out.push_str("# HELP nova_actions_store_flush_duration_seconds Time of one group-commit write of the write-ahead log (write + fdatasync).\n");
+        out.push_str("# HELP nova_actions_store_flush_duration_seconds Time of one group-commit flush (flush + fdatasync).\n");
         out.push_str("# TYPE nova_actions_store_flush_duration_seconds histogram\n");
         gauges
             .flush

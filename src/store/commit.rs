@@ -1,19 +1,17 @@
 //! Group commit: every acknowledged write must be on disk, but concurrent writers share one
 //! flush + fdatasync instead of paying for one each.
 //!
-//! A writer applies its transaction in memory and appends it to the write-ahead log (`wal`); its
-//! ticket is the record's LSN, durable once the flusher thread has written and fdatasync'ed the
-//! log past it. The flusher writes back to back while tickets are outstanding, so the group of a
-//! write is everything appended during the previous one, and checkpoints sled behind the log
-//! once a second. Waiting is possible both blocking (CLI, tests) and as a future (HTTP workers
-//! keep serving while their writes wait), without a thread hop per write.
+//! A writer applies its transaction in memory, takes a ticket, and waits until a flush that
+//! started after the ticket has finished. One flusher thread runs flushes back to back while
+//! tickets are outstanding, so the group of a flush is everything applied during the previous
+//! one. Waiting is possible both blocking (CLI, tests) and as a future (HTTP workers keep serving
+//! while their writes wait), without a thread hop per write.
 //!
-//! A failed write cannot be undone: the writes it covered are applied in memory. So nothing more
-//! is written (the log's tail is unknown, and a later fsync may succeed after the kernel dropped
-//! what an earlier one failed to write), and the servers those writes touched are marked
-//! unconfirmed: reading them answers "unavailable" instead of showing writes that were never
-//! acknowledged, and the store reports itself broken until a restart reads back what the disk
-//! really holds.
+//! A failed flush cannot be undone: the writes it covered are applied in memory, and sled 0.34
+//! refuses every later write until the store is reopened. So the servers those writes touched
+//! are marked unconfirmed: reading them answers "unavailable" instead of showing writes that
+//! were never acknowledged, and the store reports itself broken until a restart reads back what
+//! the disk really holds.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -22,11 +20,10 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use uuid::Uuid;
 
-use super::wal::{Segment, Wal};
 use crate::metrics::Histogram;
 
 #[derive(Default)]
@@ -109,90 +106,21 @@ fn outcome(state: &State, ticket: u64) -> Option<Result<(), String>> {
     }
 }
 
-/// How often sled is flushed so that the log can be cut, and the segment size that forces it
-/// earlier.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-const CHECKPOINT_BYTES: u64 = 64 << 20;
-
-/// What the flusher thread owns.
-struct Flusher {
-    db: sled::Db,
-    data_file: File,
-    wal: Arc<Wal>,
-    segment: Option<Segment>,
-    next_segment: u64,
-    checkpointed: Instant,
-}
-
-impl Flusher {
-    /// Writes `bytes` to the current segment (started on first use) and makes them durable.
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        if self.segment.is_none() {
-            self.segment = Some(self.wal.create_segment(self.next_segment)?);
-            self.next_segment += 1;
-        }
-        let segment = self.segment.as_mut().expect("just created");
-        self.wal.write(segment, bytes)
-    }
-
-    fn checkpoint_due(&self) -> bool {
-        self.segment.as_ref().is_some_and(|s| {
-            s.bytes >= CHECKPOINT_BYTES
-                || (s.bytes > 0 && self.checkpointed.elapsed() >= CHECKPOINT_EVERY)
-        })
-    }
-
-    /// Flushes sled and drops the segments it now covers. Everything written to a segment was
-    /// applied to sled before, so once sled is durable the closed segments hold nothing more.
-    fn checkpoint(&mut self) -> std::io::Result<()> {
-        self.checkpointed = Instant::now();
-        if self.segment.take().is_none() {
-            return Ok(());
-        }
-        flush(&self.db, &self.data_file).map_err(std::io::Error::other)?;
-        let next = self.wal.create_segment(self.next_segment)?;
-        self.next_segment += 1;
-        self.wal.remove_before(&next)?;
-        self.segment = Some(next);
-        Ok(())
-    }
-}
-
 impl GroupCommit {
-    /// Starts the flusher thread: records appended to `wal` are written to its segments, from
-    /// `next_segment` on, and `db` (whose log file is `data_file`) is checkpointed behind them.
-    /// `lsn` is the last LSN already durable.
-    pub fn start(
-        db: sled::Db,
-        data_file: File,
-        wal: Arc<Wal>,
-        lsn: u64,
-        next_segment: u64,
-    ) -> Arc<GroupCommit> {
+    /// Starts the flusher thread for `db`, whose log is the file `data_file`.
+    pub fn start(db: sled::Db, data_file: File) -> Arc<GroupCommit> {
         let commit = Arc::new(GroupCommit {
-            state: Mutex::new(State {
-                issued: lsn,
-                durable: lsn,
-                ..State::default()
-            }),
+            state: Mutex::new(State::default()),
             work: Condvar::new(),
             done: Condvar::new(),
             flushes: Mutex::new(Histogram::default()),
             broken: AtomicBool::new(false),
             flusher: Mutex::new(None),
         });
-        let flusher = Flusher {
-            db,
-            data_file,
-            wal,
-            segment: None,
-            next_segment,
-            checkpointed: Instant::now(),
-        };
-        let thread = Arc::clone(&commit);
+        let flusher = Arc::clone(&commit);
         let handle = std::thread::Builder::new()
             .name("group-commit".into())
-            .spawn(move || thread.run(flusher))
+            .spawn(move || flusher.run(db, data_file))
             .expect("the group-commit thread starts");
         *commit.flusher.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         commit
@@ -202,108 +130,84 @@ impl GroupCommit {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn run(&self, mut flusher: Flusher) {
+    fn run(&self, db: sled::Db, data_file: File) {
+        let (db, data_file) = (&db, &data_file);
         loop {
-            let stop = {
+            let target = {
                 let mut state = self.lock();
                 // Settled: every ticket is durable or was already answered with a failed flush.
-                // A failure is not retried: the log's tail is unknown after it.
+                // A failure is retried by the next write's ticket, not in a loop.
                 let settled = |s: &State| {
                     s.issued == s.durable
                         || s.failed.as_ref().is_some_and(|(upto, _)| *upto >= s.issued)
                 };
-                let checkpoint = |f: &Flusher| f.checkpoint_due() && !self.is_broken();
-                while settled(&state) && !state.stop && !checkpoint(&flusher) {
-                    let idle = self.work.wait_timeout(state, CHECKPOINT_EVERY);
-                    state = idle.unwrap_or_else(|e| e.into_inner()).0;
+                while settled(&state) && !state.stop {
+                    state = self.work.wait(state).unwrap_or_else(|e| e.into_inner());
                 }
-                settled(&state) && state.stop
+                if settled(&state) {
+                    return;
+                }
+                state.issued
             };
-            if self.is_broken() {
-                // Nothing more reaches the log; whatever was issued meanwhile fails.
-                let _ = flusher.wal.take();
-                let late = {
-                    let state = self.lock();
-                    let issued = state.issued;
-                    state
-                        .failed
-                        .as_ref()
-                        .filter(|(upto, _)| *upto < issued)
-                        .map(|(_, why)| (issued, why.clone()))
-                };
-                if let Some((issued, why)) = late {
-                    self.settle(issued, Err(why));
-                }
-            } else {
-                let (bytes, last) = flusher.wal.take();
-                if !bytes.is_empty() {
-                    let started = Instant::now();
-                    let result = flusher.write(&bytes);
-                    self.flushes
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .observe(started.elapsed());
-                    self.settle(last, result.map_err(|e| e.to_string()));
-                }
-                if stop || flusher.checkpoint_due() {
-                    if let Err(e) = flusher.checkpoint() {
-                        let last = self.lock().durable;
-                        self.settle(last, Err(format!("checkpoint: {e}")));
+            let started = Instant::now();
+            let result = flush(db, data_file);
+            self.flushes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .observe(started.elapsed());
+            let waiters = {
+                let mut state = self.lock();
+                match result {
+                    Ok(()) => state.durable = state.durable.max(target),
+                    Err(e) => {
+                        log::error!(
+                            "flushing the store failed: {e}; writes are refused, and servers \
+                             with unacknowledged writes answer 503, until the service is \
+                             restarted (after fixing the disk)"
+                        );
+                        state.failed = Some((target, e.to_string()));
+                        self.broken.store(true, Ordering::Release);
                     }
                 }
-            }
-            if stop {
-                return;
+                let flushed = state.durable >= target;
+                state.settle_pending(target, flushed);
+                let ready = |t: u64, s: &State| outcome(s, t).is_some();
+                let (wake, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut state.waiters)
+                    .into_iter()
+                    .partition(|(t, _)| ready(*t, &state));
+                state.waiters = keep;
+                wake
+            };
+            self.done.notify_all();
+            for (_, waker) in waiters {
+                waker.wake();
             }
         }
     }
 
-    fn is_broken(&self) -> bool {
-        self.broken.load(Ordering::Acquire)
-    }
-
-    /// Records the outcome of writing the log up to `last` and wakes whom it concerns.
-    fn settle(&self, last: u64, result: Result<(), String>) {
-        let waiters = {
-            let mut state = self.lock();
-            match result {
-                Ok(()) => {
-                    state.durable = state.durable.max(last);
-                    state.settle_pending(last, true);
-                }
-                Err(e) => {
-                    log::error!(
-                        "writing the store failed: {e}; writes are refused, and servers with \
-                         unacknowledged writes answer 503, until the service is restarted \
-                         (after fixing the disk)"
-                    );
-                    // Every write not yet durable fails with it.
-                    let upto = state.issued.max(last);
-                    state.failed = Some((upto, e));
-                    state.settle_pending(upto, false);
-                    self.broken.store(true, Ordering::Release);
-                }
-            }
-            let ready = |t: u64, s: &State| outcome(s, t).is_some();
-            let (wake, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut state.waiters)
-                .into_iter()
-                .partition(|(t, _)| ready(*t, &state));
-            state.waiters = keep;
-            wake
-        };
-        self.done.notify_all();
-        for (_, waker) in waiters {
-            waker.wake();
-        }
-    }
-
-    /// Registers `lsn`, a write to `server` applied in memory and appended to the log (called
-    /// in the write order).
-    pub fn issue(&self, lsn: u64, server: Uuid) {
+    /// A ticket for everything applied so far; the flusher will cover it.
+    pub fn ticket(&self) -> u64 {
         let mut state = self.lock();
-        state.issued = lsn;
-        state.pend(lsn, server);
+        state.issued += 1;
         self.work.notify_one();
+        state.issued
+    }
+
+    /// A ticket for a write to `server` applied in memory (and everything before it).
+    pub fn ticket_for(&self, server: Uuid) -> u64 {
+        let mut state = self.lock();
+        state.issued += 1;
+        let ticket = state.issued;
+        state.pend(ticket, server);
+        self.work.notify_one();
+        ticket
+    }
+
+    /// Records that `server` was written in memory; the next ticket (of any writer) covers it.
+    pub fn note(&self, server: Uuid) {
+        let mut state = self.lock();
+        let next = state.issued + 1;
+        state.pend(next, server);
     }
 
     /// A ticket covering everything applied so far without asking for a flush of its own, for
@@ -350,7 +254,8 @@ impl GroupCommit {
 
     /// Blocks until everything applied before the call is durable.
     pub fn sync(&self) -> Result<(), String> {
-        self.wait(self.latest())
+        let ticket = self.ticket();
+        self.wait(ticket)
     }
 
     /// Every ticket up to this one is durable.
@@ -401,8 +306,8 @@ impl Future for Durable {
 }
 
 /// sled's flush writes the log but does not fsync it on Linux (sled #1452), so a power cut could
-/// still lose what a checkpoint covers without the explicit fdatasync.
-pub fn flush(db: &sled::Db, data_file: &File) -> Result<(), sled::Error> {
+/// still lose acknowledged writes without the explicit fdatasync.
+fn flush(db: &sled::Db, data_file: &File) -> Result<(), sled::Error> {
     db.flush()?;
     data_file.sync_data()?;
     Ok(())
@@ -449,5 +354,26 @@ mod tests {
         assert!(!flushed.all_unconfirmed);
         state.settle_pending(MAX_PENDING as u64 + 10, false);
         assert!(state.all_unconfirmed);
+    }
+
+    #[test]
+    fn a_write_that_changed_nothing_waits_for_the_writes_before_it() {
+        let dir = std::env::temp_dir().join(format!("commit-test-{}", std::process::id()));
+        let db = sled::Config::new()
+            .path(&dir)
+            .temporary(true)
+            .open()
+            .unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = File::create(dir.join("sync-target")).unwrap();
+        let commit = GroupCommit::start(db, file);
+        assert_eq!(commit.latest(), 0);
+        let first = commit.ticket_for(id(1));
+        assert_eq!(commit.latest(), first);
+        commit.wait(commit.latest()).unwrap();
+        assert_eq!(commit.lock().durable, first);
+        assert!(commit.lock().pending.is_empty());
+        commit.stop();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -4,13 +4,13 @@
 
 use std::collections::HashSet;
 
+use sled::Transactional;
 use uuid::Uuid;
 
 use super::keys::{
     ActionKey, action_key, first_started_at_or_before, is_newer, last_started_at_or_after,
     request_key,
 };
-use super::wal::TreeId;
 use super::{
     Result, Store, StoreError, decode_action_with_events, encode, encode_action, widen_lag,
 };
@@ -51,14 +51,13 @@ impl Store {
     pub fn import_server(&self, history: &ServerHistory) -> Result<ImportCounts> {
         self.writable()?;
         let id = &history.uuid;
-        let server = encode(&history.server);
-        let (known, _) = self.logged(id, |tx| {
-            let known = tx.get(TreeId::Servers, id.as_bytes())?.is_some();
-            tx.insert(TreeId::Servers, id.as_bytes(), server.as_slice())?;
-            Ok(known)
-        })?;
+        self.commit.note(*id);
         // A server new to this store has nothing its actions could match.
-        let fresh = !known && self.actions.scan_prefix(id.as_bytes()).next().is_none();
+        let fresh = self
+            .servers
+            .insert(id.as_bytes(), encode(&history.server))?
+            .is_none()
+            && self.actions.scan_prefix(id.as_bytes()).next().is_none();
         let mut counts = ImportCounts {
             servers: 1,
             ..ImportCounts::default()
@@ -130,26 +129,27 @@ impl Store {
             .iter()
             .map(|p| encode_action(p.action, p.events))
             .collect();
-        self.logged(server, |tx| {
-            let mut max_lag: Option<(i64, i64)> = None;
-            for (planned, record) in batch.iter().zip(&encoded) {
-                tx.insert(TreeId::Actions, &planned.key[..], record.as_slice())?;
-                let rkey = request_key(server, &planned.action.request_id);
-                let newest = tx.get(TreeId::ByRequest, &rkey)?;
-                if newest.as_ref().is_none_or(|n| is_newer(&planned.key, n)) {
-                    tx.insert(TreeId::ByRequest, &rkey, &planned.key[..])?;
+        (&self.actions, &self.by_request, &self.lag)
+            .transaction(|(actions, by_request, lag)| {
+                let mut max_lag: Option<(i64, i64)> = None;
+                for (planned, record) in batch.iter().zip(&encoded) {
+                    actions.insert(&planned.key[..], record.as_slice())?;
+                    let rkey = request_key(server, &planned.action.request_id);
+                    let newest = by_request.get(&rkey)?;
+                    if newest.as_ref().is_none_or(|n| is_newer(&planned.key, n)) {
+                        by_request.insert(rkey, &planned.key)?;
+                    }
+                    if let Some(updated) = planned.action.updated_at {
+                        let l = updated.saturating_sub(planned.action.start_time);
+                        max_lag = Some(max_lag.map_or((l, l), |(hi, lo)| (hi.max(l), lo.min(l))));
+                    }
                 }
-                if let Some(updated) = planned.action.updated_at {
-                    let l = updated.saturating_sub(planned.action.start_time);
-                    max_lag = Some(max_lag.map_or((l, l), |(hi, lo)| (hi.max(l), lo.min(l))));
+                if let Some((hi, lo)) = max_lag {
+                    widen_lag(lag, server, hi)?;
+                    widen_lag(lag, server, lo)?;
                 }
-            }
-            if let Some((hi, lo)) = max_lag {
-                widen_lag(tx, server, hi)?;
-                widen_lag(tx, server, lo)?;
-            }
-            Ok(())
-        })?;
-        Ok(())
+                Ok(())
+            })
+            .map_err(StoreError::from)
     }
 }

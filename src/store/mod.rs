@@ -2,39 +2,33 @@
 //! Nothing here knows about HTTP.
 
 mod commit;
-mod format;
 mod import;
 pub mod keys;
 #[cfg(test)]
 mod model_test;
-mod tx;
-mod wal;
 
 use std::fmt;
 use std::fs::File;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::transaction::{
-    ConflictableTransactionError, TransactionError, UnabortableTransactionError,
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
-use sled::{IVec, Tree};
+use sled::{IVec, Transactional, Tree};
 use uuid::Uuid;
 
 use crate::model::{Action, ActionView, Event, Server};
 use crate::timeutil::Micros;
 use commit::GroupCommit;
-use format::check_format;
 pub use import::ImportCounts;
 use keys::{
     ActionKey, action_key, first_started_at_or_before, is_newer, last_started_at_or_after,
     request_key,
 };
-use tx::{Tx, replay};
-use wal::{TreeId, Wal};
 
 /// sled's own default is 1 GB; a small cache keeps an edge host's footprint small and the hot
 /// pages (the newest actions of busy servers) still fit.
@@ -181,8 +175,8 @@ pub(crate) fn decode_action_with_events(bytes: &[u8]) -> Result<ActionWithEvents
     Ok((action, decode_events(events)?))
 }
 
-fn tx_action_with_events(tx: &Tx<'_>, key: &[u8]) -> TxResult<ActionWithEvents> {
-    match tx.get(TreeId::Actions, key)? {
+fn tx_action_with_events(tree: &TransactionalTree, key: &[u8]) -> TxResult<ActionWithEvents> {
+    match tree.get(key)? {
         Some(bytes) => {
             decode_action_with_events(&bytes).map_err(ConflictableTransactionError::Abort)
         }
@@ -335,13 +329,7 @@ pub struct Store {
     actions: Tree,
     by_request: Tree,
     lag: Tree,
-    /// The LSN of the last logged transaction sled holds (see `wal`).
-    wal_state: Tree,
     data_file: File,
-    /// The write order: held while a transaction is applied and its record appended, so that
-    /// the log's order is the order of the transactions. Holds the last LSN handed out.
-    order: Mutex<u64>,
-    wal: Arc<Wal>,
     commit: Arc<GroupCommit>,
 }
 
@@ -362,8 +350,7 @@ impl Store {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
-            // The write-ahead log makes writes durable and checkpoints sled once a second; a
-            // timer flushing on top only competes.
+            // Every write is flushed by the group commit; a timer flushing on top only competes.
             .flush_every_ms(None)
             .open()
             .map_err(|e| {
@@ -377,41 +364,72 @@ impl Store {
         }
             })?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| open_err(e.to_string()));
-        let actions = tree("actions")?;
-        let data_file = File::open(dir.join("db")).map_err(|e| open_err(e.to_string()))?;
-        check_format(&db, &actions, &data_file).map_err(|e| open_err(e.to_string()))?;
-        let trees = [
-            tree("servers")?,
-            actions,
-            tree("action_by_request")?,
-            tree("lag")?,
-        ];
-        let wal_state = tree("wal_state")?;
-        let wal_dir = dir.join("wal");
-        std::fs::create_dir_all(&wal_dir).map_err(|e| open_err(e.to_string()))?;
-        let (lsn, next_segment) = replay(&db, &trees, &wal_state, &wal_dir, &data_file)
-            .map_err(|e| open_err(format!("replaying the write-ahead log: {e}")))?;
-        let wal = Arc::new(Wal::new(wal_dir));
-        let commit = GroupCommit::start(
-            db.clone(),
-            File::open(dir.join("db")).map_err(|e| open_err(e.to_string()))?,
-            Arc::clone(&wal),
-            lsn,
-            next_segment,
-        );
-        let [servers, actions, by_request, lag] = trees;
-        Ok(Store {
+        let store = Store {
+            servers: tree("servers")?,
+            actions: tree("actions")?,
+            by_request: tree("action_by_request")?,
+            lag: tree("lag")?,
+            data_file: File::open(dir.join("db")).map_err(|e| open_err(e.to_string()))?,
+            commit: GroupCommit::start(
+                db.clone(),
+                File::open(dir.join("db")).map_err(|e| open_err(e.to_string()))?,
+            ),
             db,
-            servers,
-            actions,
-            by_request,
-            lag,
-            wal_state,
-            data_file,
-            order: Mutex::new(lsn),
-            wal,
-            commit,
-        })
+        };
+        store.check_format().map_err(|e| open_err(e.to_string()))?;
+        Ok(store)
+    }
+
+    fn check_format(&self) -> Result<()> {
+        match self.db.get("format")? {
+            None => {
+                self.db.insert("format", &[LAYOUT])?;
+                self.durable()
+            }
+            Some(v) if v.as_ref() == [LAYOUT] => Ok(()),
+            Some(v) if v.as_ref() == [3] => self.migrate_from_layout_3(),
+            Some(v) => Err(StoreError::Corrupt(format!(
+                "store layout {v:?} is not one this version understands ({LAYOUT}): export it with the version that wrote it and import it here"
+            ))),
+        }
+    }
+
+    /// Layout 3 kept each action's event list in an `events` tree under the action's key: move
+    /// every list to the end of its action record. Each batch moves and removes in one
+    /// transaction, so an interrupted migration resumes where it stopped.
+    fn migrate_from_layout_3(&self) -> Result<()> {
+        let events = self.db.open_tree("events")?;
+        log::info!("migrating the store to layout {LAYOUT} (event lists inside action records)");
+        let mut moved = 0u64;
+        loop {
+            let batch: Vec<(IVec, IVec)> = events
+                .iter()
+                .take(1000)
+                .collect::<std::result::Result<_, _>>()?;
+            if batch.is_empty() {
+                break;
+            }
+            (&self.actions, &events).transaction(|(actions, events)| {
+                for (key, list) in &batch {
+                    // A layout-3 list is one record: format byte, then the bincode list.
+                    let list =
+                        decode::<Vec<Event>>(list).map_err(ConflictableTransactionError::Abort)?;
+                    if let Some(action) = actions.get(key)? {
+                        let (action, _) =
+                            split_action(&action).map_err(ConflictableTransactionError::Abort)?;
+                        actions.insert(key, encode_action(&action, &list))?;
+                    }
+                    events.remove(key)?;
+                }
+                Ok(())
+            })?;
+            moved += batch.len() as u64;
+        }
+        self.db.drop_tree("events")?;
+        self.db.insert("format", &[LAYOUT])?;
+        self.durable()?;
+        log::info!("migration done: {moved} event lists moved");
+        Ok(())
     }
 
     /// Blocks until every write applied so far is on disk.
@@ -649,9 +667,9 @@ impl Store {
 
     pub fn apply_upsert_server(&self, id: &Uuid, fields: ServerFields) -> Result<Applied<Server>> {
         self.writable()?;
-        let (written, lsn) = self.logged(id, |tx| {
-            let old: Option<Server> = tx
-                .get(TreeId::Servers, id.as_bytes())?
+        let written = self.servers.transaction(|servers| {
+            let old: Option<Server> = servers
+                .get(id.as_bytes())?
                 .map(|b| tx_decode(&b))
                 .transpose()?;
             let server = Server {
@@ -666,20 +684,20 @@ impl Store {
             };
             let changed = old.as_ref() != Some(&server);
             if changed {
-                tx.insert(TreeId::Servers, id.as_bytes(), encode(&server))?;
+                servers.insert(id.as_bytes(), encode(&server))?;
             }
             Ok(Written {
                 record: server,
                 changed,
             })
         })?;
-        Ok(self.applied(written, lsn))
+        Ok(self.applied(id, written))
     }
 
     pub fn apply_soft_delete_server(&self, id: &Uuid, at: Micros) -> Result<Applied<Server>> {
         self.writable()?;
-        let (written, lsn) = self.logged(id, |tx| {
-            let Some(bytes) = tx.get(TreeId::Servers, id.as_bytes())? else {
+        let written = self.servers.transaction(|servers| {
+            let Some(bytes) = servers.get(id.as_bytes())? else {
                 return abort(StoreError::ServerNotFound(*id));
             };
             let mut server: Server = tx_decode(&bytes)?;
@@ -691,13 +709,13 @@ impl Store {
             }
             server.deleted = true;
             server.deleted_at = Some(at);
-            tx.insert(TreeId::Servers, id.as_bytes(), encode(&server))?;
+            servers.insert(id.as_bytes(), encode(&server))?;
             Ok(Written {
                 record: server,
                 changed: true,
             })
         })?;
-        Ok(self.applied(written, lsn))
+        Ok(self.applied(id, written))
     }
 
     /// Removes a server and its whole history for good. Returns how many actions went. The server
@@ -705,21 +723,11 @@ impl Store {
     /// batches, and a purge interrupted half way is finished by running it again.
     pub fn purge_server(&self, id: &Uuid) -> Result<Option<u64>> {
         self.writable()?;
-        let (existed, _) = self.logged(id, |tx| {
-            let existed = tx.get(TreeId::Servers, id.as_bytes())?.is_some();
-            if existed {
-                tx.remove(TreeId::Servers, id.as_bytes())?;
-            }
-            if tx.get(TreeId::Lag, id.as_bytes())?.is_some() {
-                tx.remove(TreeId::Lag, id.as_bytes())?;
-            }
-            Ok(existed)
-        })?;
+        self.commit.note(*id);
+        let existed = self.servers.remove(id.as_bytes())?.is_some();
+        self.lag.remove(id.as_bytes())?;
         let mut actions = 0;
-        for (tree, id_of) in [
-            (&self.by_request, TreeId::ByRequest),
-            (&self.actions, TreeId::Actions),
-        ] {
+        for tree in [&self.by_request, &self.actions] {
             loop {
                 let batch: Vec<IVec> = self
                     .tree_keys(tree, id.as_bytes())
@@ -728,13 +736,12 @@ impl Store {
                 if batch.is_empty() {
                     break;
                 }
-                if id_of == TreeId::Actions {
+                if std::ptr::eq(tree, &self.actions) {
                     actions += batch.len() as u64;
                 }
-                self.logged(id, |tx| {
-                    batch.iter().try_for_each(|k| tx.remove(id_of, k))?;
-                    Ok(())
-                })?;
+                let mut removal = sled::Batch::default();
+                batch.iter().for_each(|k| removal.remove(k));
+                tree.apply_batch(removal)?;
             }
         }
         self.durable()?;
@@ -777,41 +784,43 @@ impl Store {
         let seq = self.db.generate_id()?;
         let key = action_key(server, start.start_time, seq);
         let rkey = request_key(server, &start.request_id);
-        let (written, lsn) = self.logged(server, |tx| {
-            if tx.get(TreeId::Servers, server.as_bytes())?.is_none() {
-                return abort(StoreError::ServerNotFound(*server));
-            }
-            let newest = tx.get(TreeId::ByRequest, &rkey)?;
-            if let Some(existing_key) = &newest {
-                let existing: Action = tx_get(tx, TreeId::Actions, existing_key)?;
-                if is_retry_of(&existing, &start) {
-                    return Ok(Written {
-                        record: existing,
-                        changed: false,
-                    });
+        let written = (&self.servers, &self.actions, &self.by_request, &self.lag).transaction(
+            |(servers, actions, by_request, lag)| {
+                if servers.get(server.as_bytes())?.is_none() {
+                    return abort(StoreError::ServerNotFound(*server));
                 }
-            }
-            let action = Action {
-                request_id: start.request_id.clone(),
-                action: start.action.clone(),
-                user_id: start.user_id.clone(),
-                project_id: start.project_id.clone(),
-                start_time: start.start_time,
-                finish_time: None,
-                updated_at: Some(start.start_time),
-                message: None,
-                created_at: None,
-            };
-            tx.insert(TreeId::Actions, &key, encode_action(&action, &[]))?;
-            if newest.as_ref().is_none_or(|n| is_newer(&key, n)) {
-                tx.insert(TreeId::ByRequest, rkey.as_slice(), &key[..])?;
-            }
-            widen_lag(tx, server, 0)?;
-            Ok(Written {
-                record: action,
-                changed: true,
-            })
-        })?;
+                let newest = by_request.get(&rkey)?;
+                if let Some(existing_key) = &newest {
+                    let existing: Action = tx_get(actions, existing_key)?;
+                    if is_retry_of(&existing, &start) {
+                        return Ok(Written {
+                            record: existing,
+                            changed: false,
+                        });
+                    }
+                }
+                let action = Action {
+                    request_id: start.request_id.clone(),
+                    action: start.action.clone(),
+                    user_id: start.user_id.clone(),
+                    project_id: start.project_id.clone(),
+                    start_time: start.start_time,
+                    finish_time: None,
+                    updated_at: Some(start.start_time),
+                    message: None,
+                    created_at: None,
+                };
+                actions.insert(&key, encode_action(&action, &[]))?;
+                if newest.as_ref().is_none_or(|n| is_newer(&key, n)) {
+                    by_request.insert(rkey.as_slice(), &key)?;
+                }
+                widen_lag(lag, server, 0)?;
+                Ok(Written {
+                    record: action,
+                    changed: true,
+                })
+            },
+        )?;
         let key = if written.changed {
             key
         } else {
@@ -820,7 +829,7 @@ impl Store {
                 .unwrap_or(key)
         };
         let written = self.with_events(key, written)?;
-        Ok(self.applied(written, lsn))
+        Ok(self.applied(server, written))
     }
 
     pub fn apply_finish_action(
@@ -832,8 +841,8 @@ impl Store {
     ) -> Result<Applied<ActionWithEvents>> {
         self.writable()?;
         let (key, _) = self.action_key_for(server, request_id, false)?;
-        let (written, lsn) = self.logged(server, |tx| {
-            let Some(bytes) = tx.get(TreeId::Actions, key)? else {
+        let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
+            let Some(bytes) = actions.get(key)? else {
                 return abort(StoreError::Corrupt("record vanished during a write".into()));
             };
             let (mut action, events) =
@@ -850,15 +859,15 @@ impl Store {
             action.updated_at = Some(finish_time);
             let mut record = encode(&action);
             record.extend_from_slice(events);
-            tx.insert(TreeId::Actions, &key, record)?;
-            widen_lag(tx, server, finish_time.saturating_sub(action.start_time))?;
+            actions.insert(&key, record)?;
+            widen_lag(lag, server, finish_time.saturating_sub(action.start_time))?;
             Ok(Written {
                 record: action,
                 changed: true,
             })
         })?;
         let written = self.with_events(key, written)?;
-        Ok(self.applied(written, lsn))
+        Ok(self.applied(server, written))
     }
 
     pub fn apply_start_event(
@@ -943,23 +952,23 @@ impl Store {
         bump_to: Option<Micros>,
         edit: impl Fn(&mut Action, &mut Vec<Event>) -> Result<bool>,
     ) -> Result<Applied<ActionWithEvents>> {
-        let (written, lsn) = self.logged(server, |tx| {
-            let (mut action, mut list) = tx_action_with_events(tx, &key)?;
+        let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
+            let (mut action, mut list) = tx_action_with_events(actions, &key)?;
             let changed =
                 edit(&mut action, &mut list).map_err(ConflictableTransactionError::Abort)?;
             if changed {
                 if let Some(at) = bump_to {
                     action.updated_at = Some(at);
-                    widen_lag(tx, server, at.saturating_sub(action.start_time))?;
+                    widen_lag(lag, server, at.saturating_sub(action.start_time))?;
                 }
-                tx.insert(TreeId::Actions, &key, encode_action(&action, &list))?;
+                actions.insert(&key, encode_action(&action, &list))?;
             }
             Ok(Written {
                 record: (action, list),
                 changed,
             })
         })?;
-        Ok(self.applied(written, lsn))
+        Ok(self.applied(server, written))
     }
 
     // ----- the same writes, waiting for durability -----
@@ -1012,8 +1021,12 @@ impl Store {
     /// A write that changed something gets a group-commit ticket of its own. One that changed
     /// nothing (a retry) still waits for what is already applied: the write it repeats may not
     /// be on disk yet.
-    fn applied<T>(&self, written: Written<T>, lsn: Option<u64>) -> Applied<T> {
-        let ticket = lsn.unwrap_or_else(|| self.commit.latest());
+    fn applied<T>(&self, server: &Uuid, written: Written<T>) -> Applied<T> {
+        let ticket = if written.changed {
+            self.commit.ticket_for(*server)
+        } else {
+            self.commit.latest()
+        };
         Applied { written, ticket }
     }
 
@@ -1095,28 +1108,27 @@ fn is_retry_of(existing: &Action, start: &ActionStart) -> bool {
         && (!start.time_given || existing.start_time == start.start_time)
 }
 
-fn tx_get<T: DeserializeOwned>(tx: &Tx<'_>, tree: TreeId, key: &[u8]) -> TxResult<T> {
-    match tx.get(tree, key)? {
+fn tx_get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult<T> {
+    match tree.get(key)? {
         Some(bytes) => tx_decode(&bytes),
         None => abort(StoreError::Corrupt("record vanished during a write".into())),
     }
 }
 
-fn widen_lag(tx: &Tx<'_>, server: &Uuid, lag: i64) -> Result<(), UnabortableTransactionError> {
-    let old = Lag::decode(tx.get(TreeId::Lag, server.as_bytes())?);
+fn widen_lag(
+    tree: &TransactionalTree,
+    server: &Uuid,
+    lag: i64,
+) -> Result<(), UnabortableTransactionError> {
+    let old = Lag::decode(tree.get(server.as_bytes())?);
     let new = Lag {
         max: old.max.max(lag),
         min: old.min.min(lag),
     };
     if new != old {
-        tx.insert(TreeId::Lag, server.as_bytes(), &new.encode()[..])?;
+        tree.insert(server.as_bytes(), &new.encode())?;
     }
     Ok(())
-}
-
-/// Makes what sled holds durable (used where no log is involved: opening, checkpoints).
-fn flush_sled(db: &sled::Db, data_file: &File) -> Result<()> {
-    commit::flush(db, data_file).map_err(StoreError::from)
 }
 
 /// A kill during `Db::open` can leave a half-written `snap.<lsn>.generating` that sled would

@@ -858,7 +858,7 @@ fn a_full_disk_refuses_writes_hides_what_was_not_acknowledged_and_a_restart_reco
     std::thread::sleep(Duration::from_secs(2));
     let busy = cpu_ticks(pid) - ticks;
     let text = std::fs::read_to_string(&log).unwrap();
-    let failures = text.matches("writing the store failed").count();
+    let failures = text.matches("flushing the store failed").count();
     let attempts = acknowledged.len() + refused.len() + 1;
     assert!(
         (1..=attempts).contains(&failures),
