@@ -121,13 +121,10 @@ pub(crate) fn encode<T: Serialize>(record: &T) -> Vec<u8> {
     out
 }
 
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+/// What follows a record's format byte, if this version reads that format.
+fn record_body(bytes: &[u8]) -> Result<&[u8]> {
     match bytes.split_first() {
-        Some((&RECORD_FORMAT, rest)) => {
-            bincode::serde::decode_from_slice(rest, bincode::config::standard())
-                .map(|(record, _)| record)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))
-        }
+        Some((&RECORD_FORMAT, rest)) => Ok(rest),
         Some((version, _)) => Err(StoreError::Corrupt(format!(
             "unknown record format {version}"
         ))),
@@ -135,29 +132,30 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     }
 }
 
+/// A value at the start of `bytes`, and how many bytes it took.
+fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize)> {
+    bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    Ok(decode_prefix(record_body(bytes)?)?.0)
+}
+
 /// An action record: the action, then its events oldest first. A list reads the first part
 /// only; a show or a write reads both from the one record.
 pub(crate) fn encode_action(action: &Action, events: &[Event]) -> Vec<u8> {
     let mut out = encode(action);
-    append_events(&mut out, events);
-    out
-}
-
-fn append_events(out: &mut Vec<u8>, events: &[Event]) {
-    bincode::serde::encode_into_std_write(events, out, bincode::config::standard())
+    bincode::serde::encode_into_std_write(events, &mut out, bincode::config::standard())
         .expect("writing into a Vec cannot fail");
+    out
 }
 
 /// The action of an action record, and the encoded event list after it.
 fn split_action(bytes: &[u8]) -> Result<(Action, &[u8])> {
-    match bytes.split_first() {
-        Some((&RECORD_FORMAT, rest)) => {
-            bincode::serde::decode_from_slice(rest, bincode::config::standard())
-                .map(|(action, used)| (action, &rest[used..]))
-                .map_err(|e| StoreError::Corrupt(e.to_string()))
-        }
-        _ => Err(StoreError::Corrupt("unknown record format".into())),
-    }
+    let body = record_body(bytes)?;
+    let (action, used) = decode_prefix(body)?;
+    Ok((action, &body[used..]))
 }
 
 /// An action without events may end right after the action (one migrated from layout 3).
@@ -165,9 +163,7 @@ fn decode_events(encoded: &[u8]) -> Result<Vec<Event>> {
     if encoded.is_empty() {
         return Ok(Vec::new());
     }
-    bincode::serde::decode_from_slice(encoded, bincode::config::standard())
-        .map(|(events, _)| events)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))
+    Ok(decode_prefix(encoded)?.0)
 }
 
 pub(crate) fn decode_action_with_events(bytes: &[u8]) -> Result<ActionWithEvents> {
@@ -175,24 +171,10 @@ pub(crate) fn decode_action_with_events(bytes: &[u8]) -> Result<ActionWithEvents
     Ok((action, decode_events(events)?))
 }
 
-fn tx_action_with_events(tree: &TransactionalTree, key: &[u8]) -> TxResult<ActionWithEvents> {
-    match tree.get(key)? {
-        Some(bytes) => {
-            decode_action_with_events(&bytes).map_err(ConflictableTransactionError::Abort)
-        }
-        None => abort(StoreError::Corrupt("record vanished during a write".into())),
-    }
-}
-
 fn decode_view<'a>(bytes: &'a [u8]) -> Result<ActionView<'a>> {
-    match bytes.split_first() {
-        Some((&RECORD_FORMAT, rest)) => {
-            bincode::serde::borrow_decode_from_slice(rest, bincode::config::standard())
-                .map(|(view, _)| view)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))
-        }
-        _ => Err(StoreError::Corrupt("unknown record format".into())),
-    }
+    bincode::serde::borrow_decode_from_slice(record_body(bytes)?, bincode::config::standard())
+        .map(|(view, _)| view)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn tx_decode<T: DeserializeOwned>(bytes: &[u8]) -> TxResult<T> {
@@ -448,11 +430,7 @@ impl Store {
 
     /// Whether the store answers reads and its directory is still there (for health checks).
     pub fn check(&self) -> Result<()> {
-        if let Some(why) = self.commit.broken() {
-            return Err(flush_error(format!(
-                "a flush failed ({why}); restart the service"
-            )));
-        }
+        self.writable()?;
         self.db.get("format")?;
         self.data_file
             .metadata()
@@ -791,8 +769,8 @@ impl Store {
                 }
                 let newest = by_request.get(&rkey)?;
                 if let Some(existing_key) = &newest {
-                    let existing: Action = tx_get(actions, existing_key)?;
-                    if is_retry_of(&existing, &start) {
+                    let existing = tx_read(actions, existing_key, decode_action_with_events)?;
+                    if is_retry_of(&existing.0, &start) {
                         return Ok(Written {
                             record: existing,
                             changed: false,
@@ -816,19 +794,11 @@ impl Store {
                 }
                 widen_lag(lag, server, 0)?;
                 Ok(Written {
-                    record: action,
+                    record: (action, Vec::new()),
                     changed: true,
                 })
             },
         )?;
-        let key = if written.changed {
-            key
-        } else {
-            self.find_action(server, &start.request_id)?
-                .map(|f| f.0)
-                .unwrap_or(key)
-        };
-        let written = self.with_events(key, written)?;
         Ok(self.applied(server, written))
     }
 
@@ -842,31 +812,24 @@ impl Store {
         self.writable()?;
         let (key, _) = self.action_key_for(server, request_id, false)?;
         let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
-            let Some(bytes) = actions.get(key)? else {
-                return abort(StoreError::Corrupt("record vanished during a write".into()));
-            };
-            let (mut action, events) =
-                split_action(&bytes).map_err(ConflictableTransactionError::Abort)?;
+            let (mut action, events) = tx_read(actions, &key, decode_action_with_events)?;
             if action.finish_time.is_some()
                 && (!time_given || action.finish_time == Some(finish_time))
             {
                 return Ok(Written {
-                    record: action,
+                    record: (action, events),
                     changed: false,
                 });
             }
             action.finish_time = Some(finish_time);
             action.updated_at = Some(finish_time);
-            let mut record = encode(&action);
-            record.extend_from_slice(events);
-            actions.insert(&key, record)?;
+            actions.insert(&key, encode_action(&action, &events))?;
             widen_lag(lag, server, finish_time.saturating_sub(action.start_time))?;
             Ok(Written {
-                record: action,
+                record: (action, events),
                 changed: true,
             })
         })?;
-        let written = self.with_events(key, written)?;
         Ok(self.applied(server, written))
     }
 
@@ -953,7 +916,7 @@ impl Store {
         edit: impl Fn(&mut Action, &mut Vec<Event>) -> Result<bool>,
     ) -> Result<Applied<ActionWithEvents>> {
         let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
-            let (mut action, mut list) = tx_action_with_events(actions, &key)?;
+            let (mut action, mut list) = tx_read(actions, &key, decode_action_with_events)?;
             let changed =
                 edit(&mut action, &mut list).map_err(ConflictableTransactionError::Abort)?;
             if changed {
@@ -1030,18 +993,6 @@ impl Store {
         Applied { written, ticket }
     }
 
-    fn with_events(
-        &self,
-        key: ActionKey,
-        written: Written<Action>,
-    ) -> Result<Written<ActionWithEvents>> {
-        let events = self.events_of(&key)?;
-        Ok(Written {
-            record: (written.record, events),
-            changed: written.changed,
-        })
-    }
-
     /// An action's events, oldest first.
     pub fn events_of(&self, key: &ActionKey) -> Result<Vec<Event>> {
         match self.actions.get(key)? {
@@ -1108,9 +1059,14 @@ fn is_retry_of(existing: &Action, start: &ActionStart) -> bool {
         && (!start.time_given || existing.start_time == start.start_time)
 }
 
-fn tx_get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult<T> {
+/// A record read inside a transaction; the write found it just before, so it must be there.
+fn tx_read<T>(
+    tree: &TransactionalTree,
+    key: &[u8],
+    decode: impl Fn(&[u8]) -> Result<T>,
+) -> TxResult<T> {
     match tree.get(key)? {
-        Some(bytes) => tx_decode(&bytes),
+        Some(bytes) => decode(&bytes).map_err(ConflictableTransactionError::Abort),
         None => abort(StoreError::Corrupt("record vanished during a write".into())),
     }
 }
