@@ -80,29 +80,12 @@ impl TestServer {
     }
 
     pub fn get(&self, path: &str, token: &str, version: &str) -> Response {
-        self.send(
-            "GET",
-            path,
-            &[
-                ("X-Auth-Token", token),
-                ("OpenStack-API-Version", &format!("compute {version}")),
-            ],
-            b"",
-        )
+        get_at(self.addr, path, token, version)
     }
 
     /// A JSON write under /ingest/v1 as `token`.
     pub fn write(&self, method: &str, path: &str, token: &str, body: &str) -> Response {
-        let path = format!("/ingest/v1/{path}");
-        self.send(
-            method,
-            &path,
-            &[
-                ("X-Auth-Token", token),
-                ("Content-Type", "application/json"),
-            ],
-            body.as_bytes(),
-        )
+        write_at(self.addr, method, path, token, body)
     }
 
     pub fn import(&self, ndjson: &[u8]) -> Response {
@@ -156,6 +139,34 @@ impl Response {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
+}
+
+/// A GET as `token` at compute microversion `version`, to any server (in-process or the binary).
+pub fn get_at(addr: SocketAddr, path: &str, token: &str, version: &str) -> Response {
+    send_raw(
+        addr,
+        "GET",
+        path.as_bytes(),
+        &[
+            ("X-Auth-Token", token),
+            ("OpenStack-API-Version", &format!("compute {version}")),
+        ],
+        b"",
+    )
+}
+
+/// A JSON write under /ingest/v1 as `token`, to any server.
+pub fn write_at(addr: SocketAddr, method: &str, path: &str, token: &str, body: &str) -> Response {
+    send_raw(
+        addr,
+        method,
+        format!("/ingest/v1/{path}").as_bytes(),
+        &[
+            ("X-Auth-Token", token),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
 }
 
 pub fn send_raw(

@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::cli::binary;
 use crate::common::{
-    ADMIN, Response, TempDir, TestServer, assert_request_ids, fixture, fixture_server, send_raw,
+    ADMIN, Response, TempDir, TestServer, assert_request_ids, fixture, fixture_server, get_at,
+    send_raw, write_at,
 };
 
 /// One server of the recorded fixture and everything about it that must not leak.
@@ -519,17 +520,13 @@ fn odd_ids_answer_well_formed_4xx_and_the_server_keeps_serving() {
         (format!("{SID}%0A"), Some(format!("{SID}\n"))),
     ];
     for (sent, named) in &server_ids {
-        for (path, tail) in [
-            (format!("/v2.1/servers/{sent}/os-instance-actions"), ""),
-            (
-                format!(
-                    "/v2.1/servers/{sent}/os-instance-actions/req-a1000000-0000-4000-8000-000000000001"
-                ),
-                "",
+        for path in [
+            format!("/v2.1/servers/{sent}/os-instance-actions"),
+            format!(
+                "/v2.1/servers/{sent}/os-instance-actions/req-a1000000-0000-4000-8000-000000000001"
             ),
-            (format!("/v2/servers/{sent}/os-instance-actions"), ""),
+            format!("/v2/servers/{sent}/os-instance-actions"),
         ] {
-            let _ = tail;
             for token in [ADMIN, "user-a:proj-a"] {
                 let r = get_json(&s, &path, token, Some("2.84"));
                 assert!(!r.body.is_empty(), "{path}: {r:?}");
@@ -808,7 +805,7 @@ fn a_full_disk_refuses_writes_hides_what_was_not_acknowledged_and_a_restart_reco
     assert_eq!(r.status, 200, "{}", r.text());
     let list = format!("/v2.1/servers/{SID}/os-instance-actions");
     let other = format!("/v2.1/servers/{UNTOUCHED}/os-instance-actions");
-    let before_other = get_at(served.addr, &other, ADMIN);
+    let before_other = get_at(served.addr, &other, ADMIN, "2.84");
     assert_eq!(before_other.status, 200);
 
     let filler = fill(&mount.path());
@@ -825,7 +822,7 @@ fn a_full_disk_refuses_writes_hides_what_was_not_acknowledged_and_a_restart_reco
         list.clone(),
         format!("{list}/{}", acknowledged_or(&acknowledged)),
     ] {
-        let r = get_at(served.addr, &path, ADMIN);
+        let r = get_at(served.addr, &path, ADMIN, "2.84");
         assert_eq!(r.status, 503, "{path}: {}", r.text());
         assert!(
             fault(&r, 503).contains("cannot be shown until the service is restarted"),
@@ -834,9 +831,9 @@ fn a_full_disk_refuses_writes_hides_what_was_not_acknowledged_and_a_restart_reco
         );
     }
     // Other servers read exactly as before; the export refuses rather than being partial.
-    let r = get_at(served.addr, &other, ADMIN);
+    let r = get_at(served.addr, &other, ADMIN, "2.84");
     assert_eq!((r.status, r.text()), (200, before_other.text()));
-    let r = get_at(served.addr, "/ingest/v1/export", ADMIN);
+    let r = get_at(served.addr, "/ingest/v1/export", ADMIN, "2.84");
     assert_eq!(r.status, 503, "{}", r.text());
     // Any further write is refused, to any server.
     let r = send_raw(
@@ -848,7 +845,7 @@ fn a_full_disk_refuses_writes_hides_what_was_not_acknowledged_and_a_restart_reco
     );
     assert_eq!(r.status, 503, "{}", r.text());
     // The health check says so, for an orchestrator to restart it.
-    let r = get_at(served.addr, "/healthcheck", ADMIN);
+    let r = get_at(served.addr, "/healthcheck", ADMIN, "2.84");
     assert_eq!((r.status, r.text()), (503, "FAILED".to_string()));
 
     // Idle after failed flushes: the service must not retry in a loop, burning a core and
@@ -874,9 +871,9 @@ fn a_full_disk_refuses_writes_hides_what_was_not_acknowledged_and_a_restart_reco
     // Space freed, restarted: every acknowledged write is there, the store is consistent.
     std::fs::remove_file(filler).unwrap();
     let served = serve_logged(&store, &dir.0.join("restarted.log"));
-    let r = get_at(served.addr, "/healthcheck", ADMIN);
+    let r = get_at(served.addr, "/healthcheck", ADMIN, "2.84");
     assert_eq!(r.status, 200, "{}", r.text());
-    let listed = get_at(served.addr, &list, ADMIN);
+    let listed = get_at(served.addr, &list, ADMIN, "2.84");
     assert_eq!(listed.status, 200, "{}", listed.text());
     let listed = listed.json();
     let names: Vec<String> = listed["instanceActions"]
@@ -885,7 +882,13 @@ fn a_full_disk_refuses_writes_hides_what_was_not_acknowledged_and_a_restart_reco
         .iter()
         .map(|a| a["request_id"].as_str().unwrap().to_string())
         .collect();
-    let shown = get_at(served.addr, &format!("{list}/{FIXTURE_ACTION}"), ADMIN).json();
+    let shown = get_at(
+        served.addr,
+        &format!("{list}/{FIXTURE_ACTION}"),
+        ADMIN,
+        "2.84",
+    )
+    .json();
     let events: Vec<String> = shown["instanceAction"]["events"]
         .as_array()
         .unwrap()
@@ -903,13 +906,15 @@ fn a_full_disk_refuses_writes_hides_what_was_not_acknowledged_and_a_restart_reco
         .filter(|name| names.contains(name) || events.contains(name))
         .count();
     println!("{came_back} refused writes reached the disk before it filled up");
-    let r = get_at(served.addr, &other, ADMIN);
+    let r = get_at(served.addr, &other, ADMIN, "2.84");
     assert_eq!((r.status, r.text()), (200, before_other.text()));
     // And writes work again.
     let body = serde_json::json!({"request_id": "req-after-restart", "action": "reboot"});
-    let r = post_at(
+    let r = write_at(
         served.addr,
-        &format!("/ingest/v1/servers/{SID}/actions"),
+        "POST",
+        &format!("servers/{SID}/actions"),
+        ADMIN,
         &body.to_string(),
     );
     assert_eq!(r.status, 201, "{}", r.text());
@@ -925,32 +930,6 @@ fn acknowledged_or(acknowledged: &[String]) -> &str {
         .map_or(FIXTURE_ACTION, |name| name.as_str())
 }
 
-fn get_at(addr: std::net::SocketAddr, path: &str, token: &str) -> Response {
-    send_raw(
-        addr,
-        "GET",
-        path.as_bytes(),
-        &[
-            ("X-Auth-Token", token),
-            ("OpenStack-API-Version", "compute 2.84"),
-        ],
-        b"",
-    )
-}
-
-fn post_at(addr: std::net::SocketAddr, path: &str, body: &str) -> Response {
-    send_raw(
-        addr,
-        "POST",
-        path.as_bytes(),
-        &[
-            ("X-Auth-Token", ADMIN),
-            ("Content-Type", "application/json"),
-        ],
-        body.as_bytes(),
-    )
-}
-
 /// Writes actions and big events to `SID` until the full disk refuses one; returns the names
 /// of the acknowledged and of the refused writes.
 fn write_until_refused(addr: std::net::SocketAddr) -> (Vec<String>, Vec<String>) {
@@ -960,15 +939,19 @@ fn write_until_refused(addr: std::net::SocketAddr) -> (Vec<String>, Vec<String>)
     for i in 0..20 {
         let rid = format!("req-full-{i}");
         let body = serde_json::json!({"request_id": rid, "action": "reboot", "start_time": "2030-01-01T00:00:00Z"});
-        let r = post_at(
+        let r = write_at(
             addr,
-            &format!("/ingest/v1/servers/{SID}/actions"),
+            "POST",
+            &format!("servers/{SID}/actions"),
+            ADMIN,
             &body.to_string(),
         );
         let event = serde_json::json!({"event": format!("ev-{i}"), "details": big});
-        let r2 = post_at(
+        let r2 = write_at(
             addr,
-            &format!("/ingest/v1/servers/{SID}/actions/{FIXTURE_ACTION}/events"),
+            "POST",
+            &format!("servers/{SID}/actions/{FIXTURE_ACTION}/events"),
+            ADMIN,
             &event.to_string(),
         );
         for (r, name) in [(r, rid), (r2, format!("ev-{i}"))] {

@@ -171,18 +171,6 @@ fn service_against(
     s
 }
 
-fn get(s: &TestServer, path: &str, token: &str) -> crate::common::Response {
-    s.send(
-        "GET",
-        path,
-        &[
-            ("X-Auth-Token", token),
-            ("OpenStack-API-Version", "compute 2.84"),
-        ],
-        b"",
-    )
-}
-
 #[test]
 fn valid_tokens_give_roles_and_project_and_are_cached() {
     let k = KeystoneDouble::start();
@@ -195,7 +183,7 @@ fn valid_tokens_give_roles_and_project_and_are_cached() {
         &["admin", "member", "reader"],
     );
     let before = k.validations();
-    let r = get(&s, SHOW, "tok-reader");
+    let r = s.get(SHOW, "tok-reader", "2.84");
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(
         r.json()["instanceAction"]["events"][0]
@@ -203,13 +191,13 @@ fn valid_tokens_give_roles_and_project_and_are_cached() {
             .is_none()
     );
     assert_eq!(k.validations(), before + 1);
-    assert_eq!(get(&s, LIST, "tok-reader").status, 200);
+    assert_eq!(s.get(LIST, "tok-reader", "2.84").status, 200);
     assert_eq!(
         k.validations(),
         before + 1,
         "the second request is answered from the cache"
     );
-    let r = get(&s, SHOW, "tok-admin");
+    let r = s.get(SHOW, "tok-admin", "2.84");
     assert!(
         r.json()["instanceAction"]["events"][0]
             .get("traceback")
@@ -226,7 +214,7 @@ fn valid_tokens_give_roles_and_project_and_are_cached() {
 fn invalid_tokens_are_401_with_the_keystone_uri() {
     let k = KeystoneDouble::start();
     let s = service_against(&k, |_| ());
-    let r = get(&s, LIST, "not-a-token");
+    let r = s.get(LIST, "not-a-token", "2.84");
     assert_eq!(r.status, 401);
     assert_eq!(
         r.header("WWW-Authenticate"),
@@ -236,7 +224,7 @@ fn invalid_tokens_are_401_with_the_keystone_uri() {
         r.text(),
         r#"{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}"#
     );
-    assert_eq!(get(&s, LIST, "").status, 401);
+    assert_eq!(s.get(LIST, "", "2.84").status, 401);
     assert_eq!(s.send("GET", LIST, &[], b"").status, 401);
 }
 
@@ -246,7 +234,7 @@ fn keystone_failures_fail_closed_with_503() {
     let s = service_against(&k, |_| ());
     k.token("tok", "u", Some("proj-a"), &["reader"]);
     k.state.fail_with.store(500, Ordering::SeqCst);
-    let r = get(&s, LIST, "tok");
+    let r = s.get(LIST, "tok", "2.84");
     assert_eq!(r.status, 503);
     assert_eq!(
         r.text(),
@@ -254,16 +242,20 @@ fn keystone_failures_fail_closed_with_503() {
     );
     k.state.fail_with.store(403, Ordering::SeqCst);
     assert_eq!(
-        get(&s, LIST, "tok").status,
+        s.get(LIST, "tok", "2.84").status,
         503,
         "a service user that may not validate is 503"
     );
     k.state.fail_with.store(0, Ordering::SeqCst);
-    assert_eq!(get(&s, LIST, "tok").status, 200);
+    assert_eq!(s.get(LIST, "tok", "2.84").status, 200);
     k.stop();
-    assert_eq!(get(&s, LIST, "other-token").status, 503, "Keystone down");
     assert_eq!(
-        get(&s, LIST, "tok").status,
+        s.get(LIST, "other-token", "2.84").status,
+        503,
+        "Keystone down"
+    );
+    assert_eq!(
+        s.get(LIST, "tok", "2.84").status,
         200,
         "already validated tokens stay cached"
     );
@@ -276,7 +268,7 @@ fn slow_keystone_times_out_into_503() {
     k.token("tok", "u", Some("proj-a"), &["reader"]);
     k.state.delay_ms.store(3000, Ordering::SeqCst);
     let started = std::time::Instant::now();
-    assert_eq!(get(&s, LIST, "tok").status, 503);
+    assert_eq!(s.get(LIST, "tok", "2.84").status, 503);
     assert!(
         started.elapsed() < Duration::from_millis(2500),
         "gave up after the timeout: {:?}",
@@ -295,15 +287,15 @@ fn the_service_token_is_renewed_before_expiry_and_after_rejection() {
     k.token("tok-2", "u", Some("proj-a"), &["reader"]);
     k.token("tok-3", "u", Some("proj-a"), &["reader"]);
     std::thread::sleep(Duration::from_millis(1200));
-    assert_eq!(get(&s, LIST, "tok-1").status, 200);
+    assert_eq!(s.get(LIST, "tok-1", "2.84").status, 200);
     assert_eq!(k.logins(), 2, "a stale service token is renewed before use");
     k.state.service_ttl.store(3600, Ordering::SeqCst);
     std::thread::sleep(Duration::from_millis(1200));
-    assert_eq!(get(&s, LIST, "tok-2").status, 200);
+    assert_eq!(s.get(LIST, "tok-2", "2.84").status, 200);
     assert_eq!(k.logins(), 3);
     k.state.reject_service_once.store(true, Ordering::SeqCst);
     assert_eq!(
-        get(&s, LIST, "tok-3").status,
+        s.get(LIST, "tok-3", "2.84").status,
         200,
         "a rejected service token is replaced and the call retried"
     );
@@ -317,7 +309,7 @@ fn tokens_without_a_project_fail_the_project_rules() {
     k.token("unscoped", "u", None, &[]);
     k.token("system-reader", "system-reader", None, &["reader"]);
     for token in ["unscoped", "system-reader"] {
-        let r = get(&s, LIST, token);
+        let r = s.get(LIST, token, "2.84");
         assert_eq!(r.status, 403, "{token}: {}", r.text());
         assert_eq!(
             r.json()["forbidden"]["message"],
@@ -325,7 +317,7 @@ fn tokens_without_a_project_fail_the_project_rules() {
         );
     }
     k.token("system-admin", "system-admin", None, &["admin", "reader"]);
-    assert_eq!(get(&s, LIST, "system-admin").status, 200);
+    assert_eq!(s.get(LIST, "system-admin", "2.84").status, 200);
 }
 
 #[test]

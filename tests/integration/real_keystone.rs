@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{Response, TestServer, send_raw};
+use crate::common::{TestServer, send_raw};
 
 const WRITE_USER: &str = "nova-actions";
 
@@ -49,18 +49,6 @@ impl Keystone {
         );
         assert_eq!(r.status, 204, "revoke: {}", r.text());
     }
-}
-
-fn get(s: &TestServer, path: &str, token: &str) -> Response {
-    s.send(
-        "GET",
-        path,
-        &[
-            ("X-Auth-Token", token),
-            ("OpenStack-API-Version", "compute 2.84"),
-        ],
-        b"",
-    )
 }
 
 fn cache_hits(s: &TestServer) -> u64 {
@@ -114,7 +102,7 @@ pub fn run(url: &str) {
     let show = format!("{list}/req-1");
 
     // Each role, with the roles Keystone implies.
-    let r = get(&s, &show, &reader);
+    let r = s.get(&show, &reader, "2.84");
     assert_eq!(r.status, 200, "reader-a: {}", r.text());
     assert!(
         r.json()["instanceAction"]["events"][0]
@@ -123,20 +111,24 @@ pub fn run(url: &str) {
         "readers see no traceback"
     );
     let (member, _) = keystone.project_token("member-a", "proj-a");
-    assert_eq!(get(&s, list, &member).status, 200, "member implies reader");
+    assert_eq!(
+        s.get(list, &member, "2.84").status,
+        200,
+        "member implies reader"
+    );
     let (admin_b, _) = keystone.project_token("admin-x", "proj-b");
-    let r = get(&s, &show, &admin_b);
+    let r = s.get(&show, &admin_b, "2.84");
     assert_eq!(r.status, 200, "an admin of another project: {}", r.text());
     assert_eq!(r.json()["instanceAction"]["events"][0]["traceback"], "tb");
     let (reader_b_like, _) = keystone.login("norole-a", "secret", json!("unscoped"));
     assert_eq!(
-        get(&s, list, &reader_b_like).status,
+        s.get(list, &reader_b_like, "2.84").status,
         403,
         "an unscoped token fails the project rules"
     );
     let (system_admin, _) = keystone.login("admin-x", "secret", json!({"system": {"all": true}}));
     assert_eq!(
-        get(&s, list, &system_admin).status,
+        s.get(list, &system_admin, "2.84").status,
         200,
         "system admin is context_is_admin"
     );
@@ -149,7 +141,7 @@ pub fn run(url: &str) {
     assert_eq!(r.status, 403, "a reader may not write");
 
     // Bad and revoked tokens.
-    let r = get(&s, list, "gAAAAABnot-a-real-fernet-token");
+    let r = s.get(list, "gAAAAABnot-a-real-fernet-token", "2.84");
     assert_eq!(r.status, 401);
     assert_eq!(
         r.header("WWW-Authenticate"),
@@ -158,11 +150,11 @@ pub fn run(url: &str) {
     let (admin, _) = keystone.project_token("admin", "admin");
     let (doomed, _) = keystone.project_token("reader-a", "proj-a");
     keystone.revoke(&admin, &doomed);
-    assert_eq!(get(&s, list, &doomed).status, 401, "a revoked token");
+    assert_eq!(s.get(list, &doomed, "2.84").status, 401, "a revoked token");
 
     // The cache: the same token again is not sent to Keystone.
     let before = cache_hits(&s);
-    assert_eq!(get(&s, list, &reader).status, 200);
+    assert_eq!(s.get(list, &reader, "2.84").status, 200);
     assert_eq!(cache_hits(&s), before + 1);
 
     // Keystone stopped: unknown tokens fail closed, cached ones keep working.
@@ -173,11 +165,11 @@ pub fn run(url: &str) {
             .status()
             .unwrap();
         assert!(status.success(), "{stop} failed");
-        let r = get(&s, list, &fresh);
+        let r = s.get(list, &fresh, "2.84");
         assert_eq!(r.status, 503, "Keystone stopped: {}", r.text());
         assert_eq!(r.json()["serviceUnavailable"]["code"], 503);
         assert_eq!(
-            get(&s, list, &reader).status,
+            s.get(list, &reader, "2.84").status,
             200,
             "cached validation survives Keystone going away"
         );
