@@ -247,17 +247,23 @@ def du(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
+def restart_times(data, port):
+    """Seconds to the first answer after a clean stop, then after a kill -9 (the store was just
+    stopped cleanly)."""
+    clean = Service(data, port, log_level="warn")
+    after_clean = clean.ready_after
+    clean.stop(signal.SIGKILL)
+    killed = Service(data, port, log_level="warn")
+    after_kill = killed.ready_after
+    killed.stop()
+    return after_clean, after_kill
+
+
 def startup():
     log("start-up: first answer after a clean stop and after kill -9 (100 servers x 1,000 actions)")
     data = store("import-source", 100, 1000, 3)
-    svc = Service(data, 18778, log_level="warn")
-    svc.stop()
-    clean = Service(data, 18778, log_level="warn")
-    after_clean = clean.ready_after
-    clean.stop(signal.SIGKILL)
-    killed = Service(data, 18778, log_level="warn")
-    after_kill = killed.ready_after
-    killed.stop()
+    Service(data, 18778, log_level="warn").stop()
+    after_clean, after_kill = restart_times(data, 18778)
     record("startup", "first answer after a clean stop", {"seconds": after_clean})
     record("startup", "first answer after kill -9", {"seconds": after_kill})
 
@@ -276,12 +282,7 @@ def footprint():
         get(svc.url(f"/v2.1/servers/be000000-0000-4000-8000-{n:012x}/os-instance-actions?limit=50"))
     rss = svc.rss_mb()
     svc.stop()
-    restart = Service(data, 18779, log_level="warn")
-    after_clean = restart.ready_after
-    restart.stop(signal.SIGKILL)
-    killed = Service(data, 18779, log_level="warn")
-    after_kill = killed.ready_after
-    killed.stop()
+    after_clean, after_kill = restart_times(data, 18779)
     disk = du(data)
     record("footprint", "10M actions", {"disk_gb": disk / 1e9, "ndjson_gb": ndjson_size / 1e9, "rss_serving_mb": rss,
                                          "first_answer_s": first, "after_clean_stop_s": after_clean,
