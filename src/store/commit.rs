@@ -187,18 +187,21 @@ impl GroupCommit {
 
     /// A ticket for everything applied so far; the flusher will cover it.
     pub fn ticket(&self) -> u64 {
-        let mut state = self.lock();
-        state.issued += 1;
-        self.work.notify_one();
-        state.issued
+        self.issue(None)
     }
 
     /// A ticket for a write to `server` applied in memory (and everything before it).
     pub fn ticket_for(&self, server: Uuid) -> u64 {
+        self.issue(Some(server))
+    }
+
+    fn issue(&self, server: Option<Uuid>) -> u64 {
         let mut state = self.lock();
         state.issued += 1;
         let ticket = state.issued;
-        state.pend(ticket, server);
+        if let Some(server) = server {
+            state.pend(ticket, server);
+        }
         self.work.notify_one();
         ticket
     }
