@@ -156,6 +156,16 @@ fn quote_plus_into(out: &mut String, s: &str) {
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 
+/// Lower-case hex, as Python's `hexdigest()` writes it.
+pub fn hex_lower(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(2 * bytes.len());
+    for &b in bytes {
+        out.push(char::from(HEX_LOWER[usize::from(b >> 4)]));
+        out.push(char::from(HEX_LOWER[usize::from(b & 0xf)]));
+    }
+    out
+}
+
 /// A query-string name or value that did not decode to UTF-8; WebOb raises here
 /// and Nova answers 400, so callers need to tell it apart from an empty result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -333,14 +333,7 @@ pub fn host_id(project: &str, host: Option<&str>) -> String {
             let mut hasher = Sha224::new();
             hasher.update(project.as_bytes());
             hasher.update(h.as_bytes());
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            let digest = hasher.finalize();
-            let mut id = String::with_capacity(2 * digest.len());
-            for b in digest {
-                id.push(char::from(HEX[usize::from(b >> 4)]));
-                id.push(char::from(HEX[usize::from(b & 0xf)]));
-            }
-            id
+            crate::pytext::hex_lower(&hasher.finalize())
         }
         _ => String::new(),
     }

@@ -53,10 +53,7 @@ fn cache_key(token: &str) -> [u8; 32] {
 
 /// A short, safe name for a token in logs.
 pub fn fingerprint(token: &str) -> String {
-    cache_key(token)[..6]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::pytext::hex_lower(&cache_key(token)[..6])
 }
 
 /// Seconds from now until a Keystone `expires_at`, if it parses.
