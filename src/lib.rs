@@ -117,6 +117,7 @@ pub fn build_with_store(
         .disable_signals();
     let addr = *server.addrs().first().ok_or("no listen address")?;
     let background = Arc::new(AtomicBool::new(false));
+    resume_purges_in_background(&store);
     if let Some(keep) = config.retention.deleted_servers_after {
         let every = Duration::from_secs(config.retention.interval.seconds());
         log::info!(
@@ -138,6 +139,19 @@ pub fn build_with_store(
         in_flight,
         drain_for: Duration::from_secs(config.server.shutdown_timeout.seconds()),
     })
+}
+
+/// Purges a crash interrupted are finished while the service already answers: their servers
+/// read as gone until then, and writing one of those ids again finishes its purge first.
+fn resume_purges_in_background(store: &Arc<Store>) {
+    if store.purges_pending().unwrap_or(0) == 0 {
+        return;
+    }
+    let store = Arc::clone(store);
+    std::thread::spawn(move || match store.resume_purges() {
+        Ok(n) => log::info!("{n} interrupted purges finished"),
+        Err(e) => log::error!("finishing interrupted purges failed (retried at the next start or retention pass): {e}"),
+    });
 }
 
 /// SIGTERM or SIGINT: stop accepting, let in-flight requests finish (at most `drain_for`),

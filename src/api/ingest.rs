@@ -169,7 +169,8 @@ async fn read_body(mut payload: web::Payload, max: usize) -> Result<Vec<u8>, Fai
     Ok(body)
 }
 
-/// Runs a store call off the async workers: writes wait for their group commit.
+/// Runs a store call off the async workers: a write may wait for another write to the same
+/// server (a long import line, a purge) or for its group commit.
 async fn blocking<T: Send + 'static>(
     store: &Arc<Store>,
     work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
@@ -198,18 +199,13 @@ async fn write(
     let store = &call.state.store;
     match request {
         WriteRequest::Upsert(fields) => {
-            let written = store
-                .apply_upsert_server(&id, fields)?
-                .durable(store)
-                .await?;
-            Ok(server_reply(&id, written))
+            let applied = blocking(store, move |s| s.apply_upsert_server(&id, fields)).await?;
+            Ok(server_reply(&id, applied.durable(store).await?))
         }
         WriteRequest::Delete { deleted_at } => {
-            let written = store
-                .apply_soft_delete_server(&id, deleted_at)?
-                .durable(store)
-                .await?;
-            Ok(server_reply(&id, written))
+            let applied =
+                blocking(store, move |s| s.apply_soft_delete_server(&id, deleted_at)).await?;
+            Ok(server_reply(&id, applied.durable(store).await?))
         }
         WriteRequest::Purge => match blocking(store, move |s| s.purge_server(&id)).await? {
             Some(actions) => {
@@ -229,30 +225,27 @@ async fn write(
             )),
         },
         WriteRequest::StartAction(start) => {
-            let written = store.apply_start_action(&id, start)?.durable(store).await?;
-            Ok(action_reply(call, &id, written, true))
+            let applied = blocking(store, move |s| s.apply_start_action(&id, start)).await?;
+            Ok(action_reply(call, &id, applied.durable(store).await?, true))
         }
         WriteRequest::FinishAction {
             request_id,
             finish_time,
             time_given,
         } => {
-            let written = store
-                .apply_finish_action(&id, &request_id, finish_time, time_given)?
-                .durable(store)
-                .await?;
-            Ok(action_reply(call, &id, written, false))
+            let applied = blocking(store, move |s| {
+                s.apply_finish_action(&id, &request_id, finish_time, time_given)
+            })
+            .await?;
+            Ok(action_reply(call, &id, applied.durable(store).await?, false))
         }
         WriteRequest::StartEvent(start) => {
-            let written = store.apply_start_event(&id, start)?.durable(store).await?;
-            Ok(action_reply(call, &id, written, true))
+            let applied = blocking(store, move |s| s.apply_start_event(&id, start)).await?;
+            Ok(action_reply(call, &id, applied.durable(store).await?, true))
         }
         WriteRequest::FinishEvent(finish) => {
-            let written = store
-                .apply_finish_event(&id, finish)?
-                .durable(store)
-                .await?;
-            Ok(action_reply(call, &id, written, false))
+            let applied = blocking(store, move |s| s.apply_finish_event(&id, finish)).await?;
+            Ok(action_reply(call, &id, applied.durable(store).await?, false))
         }
     }
 }

@@ -4,6 +4,8 @@
 mod commit;
 mod import;
 pub mod keys;
+mod locks;
+mod purge;
 #[cfg(test)]
 mod model_test;
 
@@ -25,6 +27,7 @@ use crate::model::{Action, ActionView, Event, Server};
 use crate::timeutil::Micros;
 use commit::GroupCommit;
 pub use import::ImportCounts;
+use locks::ServerLocks;
 use keys::{
     ActionKey, action_key, first_started_at_or_before, is_newer, last_started_at_or_after,
     request_key,
@@ -36,10 +39,11 @@ pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Leading byte of every record: the layout can evolve with a migration instead of a rewrite.
 const RECORD_FORMAT: u8 = 1;
-/// The key layout of the trees, stored under `format`: 4 = newest-first action keys, each
-/// action record followed by its event list. Layout 3 (event lists in a tree of their own) is
-/// migrated on open.
-const LAYOUT: u8 = 4;
+/// The key layout of the trees, stored under `format`: newest-first action keys, each action
+/// record followed by its event list (since 4), purges under way marked by tombstones in the
+/// `purging` tree (since 5). Layouts 3 (event lists in a tree of their own) and 4 are migrated
+/// on open.
+const LAYOUT: u8 = 5;
 
 #[derive(Debug)]
 pub enum StoreError {
@@ -311,8 +315,11 @@ pub struct Store {
     actions: Tree,
     by_request: Tree,
     lag: Tree,
+    /// Ids whose purge has begun and not yet finished (see `purge.rs`).
+    purging: Tree,
     data_file: File,
     commit: Arc<GroupCommit>,
+    locks: ServerLocks,
 }
 
 impl Store {
@@ -351,6 +358,8 @@ impl Store {
             actions: tree("actions")?,
             by_request: tree("action_by_request")?,
             lag: tree("lag")?,
+            purging: tree("purging")?,
+            locks: ServerLocks::new(),
             data_file: File::open(dir.join("db")).map_err(|e| open_err(e.to_string()))?,
             commit: GroupCommit::start(
                 db.clone(),
@@ -363,17 +372,35 @@ impl Store {
     }
 
     fn check_format(&self) -> Result<()> {
-        match self.db.get("format")? {
-            None => {
-                self.db.insert("format", &[LAYOUT])?;
-                self.durable()
+        loop {
+            match self.db.get("format")? {
+                None => {
+                    self.db.insert("format", &[LAYOUT])?;
+                    return self.durable();
+                }
+                Some(v) if v.as_ref() == [LAYOUT] => return Ok(()),
+                Some(v) if v.as_ref() == [4] => self.migrate_from_layout_4()?,
+                Some(v) if v.as_ref() == [3] => self.migrate_from_layout_3()?,
+                Some(v) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "store layout {v:?} is not one this version understands ({LAYOUT}): export it with the version that wrote it and import it here"
+                    )));
+                }
             }
-            Some(v) if v.as_ref() == [LAYOUT] => Ok(()),
-            Some(v) if v.as_ref() == [3] => self.migrate_from_layout_3(),
-            Some(v) => Err(StoreError::Corrupt(format!(
-                "store layout {v:?} is not one this version understands ({LAYOUT}): export it with the version that wrote it and import it here"
-            ))),
         }
+    }
+
+    /// Layout 4 had no tombstones: remains of interrupted purges are buried now, and finished
+    /// by [`Store::resume_purges`] like any purge a crash interrupted.
+    fn migrate_from_layout_4(&self) -> Result<()> {
+        let buried = self.bury_orphaned_histories()?;
+        if buried > 0 {
+            log::warn!(
+                "{buried} servers had history left by interrupted purges: it is removed in the background"
+            );
+        }
+        self.db.insert("format", &[5])?;
+        self.durable()
     }
 
     /// Layout 3 kept each action's event list in an `events` tree under the action's key: move
@@ -408,7 +435,7 @@ impl Store {
             moved += batch.len() as u64;
         }
         self.db.drop_tree("events")?;
-        self.db.insert("format", &[LAYOUT])?;
+        self.db.insert("format", &[4])?;
         self.durable()?;
         log::info!("migration done: {moved} event lists moved");
         Ok(())
@@ -645,6 +672,8 @@ impl Store {
 
     pub fn apply_upsert_server(&self, id: &Uuid, fields: ServerFields) -> Result<Applied<Server>> {
         self.writable()?;
+        let _one_writer = self.locks.lock(id);
+        self.finish_purge_of(id)?;
         let written = self.servers.transaction(|servers| {
             let old: Option<Server> = servers
                 .get(id.as_bytes())?
@@ -674,6 +703,7 @@ impl Store {
 
     pub fn apply_soft_delete_server(&self, id: &Uuid, at: Micros) -> Result<Applied<Server>> {
         self.writable()?;
+        let _one_writer = self.locks.lock(id);
         let written = self.servers.transaction(|servers| {
             let Some(bytes) = servers.get(id.as_bytes())? else {
                 return abort(StoreError::ServerNotFound(*id));
@@ -696,38 +726,9 @@ impl Store {
         Ok(self.applied(id, written))
     }
 
-    /// Removes a server and its whole history for good. Returns how many actions went. The server
-    /// record goes first so readers stop seeing it at once; the history follows in bounded
-    /// batches, and a purge interrupted half way is finished by running it again.
-    pub fn purge_server(&self, id: &Uuid) -> Result<Option<u64>> {
-        self.writable()?;
-        self.commit.note(*id);
-        let existed = self.servers.remove(id.as_bytes())?.is_some();
-        self.lag.remove(id.as_bytes())?;
-        let mut actions = 0;
-        for tree in [&self.by_request, &self.actions] {
-            loop {
-                let batch: Vec<IVec> = self
-                    .tree_keys(tree, id.as_bytes())
-                    .take(1000)
-                    .collect::<std::result::Result<_, _>>()?;
-                if batch.is_empty() {
-                    break;
-                }
-                if std::ptr::eq(tree, &self.actions) {
-                    actions += batch.len() as u64;
-                }
-                let mut removal = sled::Batch::default();
-                batch.iter().for_each(|k| removal.remove(k));
-                tree.apply_batch(removal)?;
-            }
-        }
-        self.durable()?;
-        Ok((existed || actions > 0).then_some(actions))
-    }
-
     /// Retention: purges every server soft-deleted before `cutoff`. Returns (servers, actions).
     pub fn purge_deleted_before(&self, cutoff: Micros) -> Result<(u64, u64)> {
+        self.resume_purges()?;
         let doomed: Vec<Uuid> = self
             .server_ids()
             .filter_map(|item| match item {
@@ -745,20 +746,13 @@ impl Store {
         Ok((doomed.len() as u64, actions))
     }
 
-    fn tree_keys<'a>(
-        &self,
-        tree: &'a Tree,
-        prefix: &[u8],
-    ) -> impl Iterator<Item = sled::Result<IVec>> + 'a {
-        tree.scan_prefix(prefix).keys()
-    }
-
     pub fn apply_start_action(
         &self,
         server: &Uuid,
         start: ActionStart,
     ) -> Result<Applied<ActionWithEvents>> {
         self.writable()?;
+        let _one_writer = self.locks.lock(server);
         let seq = self.db.generate_id()?;
         let key = action_key(server, start.start_time, seq);
         let rkey = request_key(server, &start.request_id);
@@ -810,6 +804,7 @@ impl Store {
         time_given: bool,
     ) -> Result<Applied<ActionWithEvents>> {
         self.writable()?;
+        let _one_writer = self.locks.lock(server);
         let (key, _) = self.action_key_for(server, request_id, false)?;
         let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
             let (mut action, events) = tx_read(actions, &key, decode_action_with_events)?;
@@ -839,6 +834,7 @@ impl Store {
         start: EventStart,
     ) -> Result<Applied<ActionWithEvents>> {
         self.writable()?;
+        let _one_writer = self.locks.lock(server);
         // The fallback attaches to the newest action without touching its updated_at.
         let (key, bump) =
             self.action_key_for(server, &start.request_id, start.fallback_to_last_action)?;
@@ -876,6 +872,7 @@ impl Store {
         finish: EventFinish,
     ) -> Result<Applied<ActionWithEvents>> {
         self.writable()?;
+        let _one_writer = self.locks.lock(server);
         let (key, bump) =
             self.action_key_for(server, &finish.request_id, finish.fallback_to_last_action)?;
         let at = bump.then_some(finish.finish_time);
