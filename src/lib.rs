@@ -150,7 +150,9 @@ fn resume_purges_in_background(store: &Arc<Store>) {
     let store = Arc::clone(store);
     std::thread::spawn(move || match store.resume_purges() {
         Ok(n) => log::info!("{n} interrupted purges finished"),
-        Err(e) => log::error!("finishing interrupted purges failed (retried at the next start or retention pass): {e}"),
+        Err(e) => log::error!(
+            "finishing interrupted purges failed (retried at the next start or retention pass): {e}"
+        ),
     });
 }
 

@@ -237,7 +237,12 @@ async fn write(
                 s.apply_finish_action(&id, &request_id, finish_time, time_given)
             })
             .await?;
-            Ok(action_reply(call, &id, applied.durable(store).await?, false))
+            Ok(action_reply(
+                call,
+                &id,
+                applied.durable(store).await?,
+                false,
+            ))
         }
         WriteRequest::StartEvent(start) => {
             let applied = blocking(store, move |s| s.apply_start_event(&id, start)).await?;
@@ -245,7 +250,12 @@ async fn write(
         }
         WriteRequest::FinishEvent(finish) => {
             let applied = blocking(store, move |s| s.apply_finish_event(&id, finish)).await?;
-            Ok(action_reply(call, &id, applied.durable(store).await?, false))
+            Ok(action_reply(
+                call,
+                &id,
+                applied.durable(store).await?,
+                false,
+            ))
         }
     }
 }

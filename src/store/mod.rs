@@ -5,9 +5,9 @@ mod commit;
 mod import;
 pub mod keys;
 mod locks;
-mod purge;
 #[cfg(test)]
 mod model_test;
+mod purge;
 
 use std::fmt;
 use std::fs::File;
@@ -27,11 +27,11 @@ use crate::model::{Action, ActionView, Event, Server};
 use crate::timeutil::Micros;
 use commit::GroupCommit;
 pub use import::ImportCounts;
-use locks::ServerLocks;
 use keys::{
     ActionKey, action_key, first_started_at_or_before, is_newer, last_started_at_or_after,
     request_key,
 };
+use locks::ServerLocks;
 
 /// sled's own default is 1 GB; a small cache keeps an edge host's footprint small and the hot
 /// pages (the newest actions of busy servers) still fit.

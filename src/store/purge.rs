@@ -40,8 +40,8 @@ impl Store {
         let mut finished = 0;
         while let Some(item) = self.purging.iter().keys().next() {
             let key = item?;
-            let id = Uuid::from_slice(&key)
-                .map_err(|_| StoreError::Corrupt("tombstone key".into()))?;
+            let id =
+                Uuid::from_slice(&key).map_err(|_| StoreError::Corrupt("tombstone key".into()))?;
             self.writable()?;
             let _one_writer = self.locks.lock(&id);
             if self.purging.contains_key(key)? {
