@@ -86,13 +86,21 @@ impl<'a> Fields<'a> {
 
     fn invalid(&self, key: &str, value: &Value, why: String) -> InputError {
         let shown = match value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
+            Value::String(s) => excerpt(s).into_owned(),
+            other => as_json(other),
         };
         InputError(format!(
             "Invalid input for field/attribute {}. Value: {shown}. {why}",
             self.field_path(key)
         ))
+    }
+
+    fn not_of_type(&self, key: &str, value: &Value, kind: &str) -> InputError {
+        self.invalid(
+            key,
+            value,
+            format!("{} is not of type '{kind}'", as_json(value)),
+        )
     }
 
     fn missing(&self, key: &str) -> InputError {
@@ -116,7 +124,7 @@ impl<'a> Fields<'a> {
             return Ok(());
         }
         extra.sort_unstable();
-        let names: Vec<String> = extra.iter().map(|k| py_repr_str(k)).collect();
+        let names: Vec<String> = extra.iter().map(|k| py_repr_str(&excerpt(k))).collect();
         let verb = if extra.len() == 1 { "was" } else { "were" };
         let at = if self.path.is_empty() {
             String::new()
@@ -129,22 +137,32 @@ impl<'a> Fields<'a> {
         )))
     }
 
-    fn text(&self, key: &str, value: &'a Value, max: usize, non_empty: bool) -> Result<&'a str> {
+    fn text(
+        &self,
+        key: &str,
+        value: &'a Value,
+        (max, length): (usize, Length),
+        non_empty: bool,
+    ) -> Result<&'a str> {
         let Value::String(s) = value else {
-            return Err(self.invalid(key, value, format!("{value} is not of type 'string'")));
+            return Err(self.not_of_type(key, value, "string"));
         };
         if non_empty && s.is_empty() {
             return Err(self.invalid(key, value, "'' should be non-empty".into()));
         }
-        if s.chars().count() > max {
-            return Err(self.invalid_long(key, max));
+        if length.of(s) > max {
+            return Err(self.invalid_long(key, max, length));
         }
         Ok(s)
     }
 
-    fn invalid_long(&self, key: &str, max: usize) -> InputError {
+    fn invalid_long(&self, key: &str, max: usize, length: Length) -> InputError {
+        let unit = match length {
+            Length::Chars => "characters",
+            Length::Bytes => "bytes",
+        };
         InputError(format!(
-            "Invalid input for field/attribute {}. The value is longer than {max} characters.",
+            "Invalid input for field/attribute {}. The value is longer than {max} {unit}.",
             self.field_path(key)
         ))
     }
@@ -152,7 +170,7 @@ impl<'a> Fields<'a> {
     /// A required, non-empty name or id.
     pub fn name(&self, key: &str) -> Result<String> {
         match self.map.get(key) {
-            Some(v) => self.text(key, v, MAX_NAME, true).map(str::to_string),
+            Some(v) => self.text(key, v, (MAX_NAME, Length::Chars), true).map(str::to_string),
             None => Err(self.missing(key)),
         }
     }
@@ -160,14 +178,14 @@ impl<'a> Fields<'a> {
     /// An optional (absent or null) name or id.
     pub fn opt_name(&self, key: &str) -> Result<Option<String>> {
         self.opt(key, |v| {
-            self.text(key, v, MAX_NAME, false).map(str::to_string)
+            self.text(key, v, (MAX_NAME, Length::Chars), false).map(str::to_string)
         })
     }
 
     /// Optional free text (traceback, details) up to the configured size.
     pub fn opt_text(&self, key: &str) -> Result<Option<String>> {
         self.opt(key, |v| {
-            self.text(key, v, self.limits.max_text, false)
+            self.text(key, v, (self.limits.max_text, Length::Bytes), false)
                 .map(str::to_string)
         })
     }
@@ -193,7 +211,7 @@ impl<'a> Fields<'a> {
     }
 
     fn parse_time(&self, key: &str, value: &Value) -> Result<Micros> {
-        let s = self.text(key, value, MAX_NAME, false)?;
+        let s = self.text(key, value, (MAX_NAME, Length::Chars), false)?;
         parse_iso8601(s).ok_or_else(|| {
             self.invalid(
                 key,
@@ -207,7 +225,7 @@ impl<'a> Fields<'a> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(default),
             Some(Value::Bool(b)) => Ok(*b),
-            Some(v) => Err(self.invalid(key, v, format!("{v} is not of type 'boolean'"))),
+            Some(v) => Err(self.not_of_type(key, v, "boolean")),
         }
     }
 
@@ -224,12 +242,10 @@ impl<'a> Fields<'a> {
                         path: format!("{}[{i}]", self.field_path(key)),
                         limits: self.limits,
                     }),
-                    other => {
-                        Err(self.invalid(key, other, format!("{other} is not of type 'object'")))
-                    }
+                    other => Err(self.not_of_type(key, other, "object")),
                 })
                 .collect(),
-            Some(v) => Err(self.invalid(key, v, format!("{v} is not of type 'array'"))),
+            Some(v) => Err(self.not_of_type(key, v, "array")),
         }
     }
 
@@ -239,6 +255,43 @@ impl<'a> Fields<'a> {
             Some(v) => read(v).map(Some),
         }
     }
+}
+
+/// How a length limit counts: names as Nova's columns do (characters), free text as the
+/// configuration documents it (bytes, what it costs to store).
+#[derive(Debug, Clone, Copy)]
+enum Length {
+    Chars,
+    Bytes,
+}
+
+impl Length {
+    fn of(self, s: &str) -> usize {
+        match self {
+            Length::Chars => s.chars().count(),
+            Length::Bytes => s.len(),
+        }
+    }
+}
+
+/// Most of a caller's text a message repeats: a fault stays small whatever was sent.
+pub const EXCERPT_BYTES: usize = 200;
+
+/// `text`, cut at a character boundary to at most [`EXCERPT_BYTES`] with an ellipsis.
+pub fn excerpt(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= EXCERPT_BYTES {
+        return text.into();
+    }
+    let mut end = EXCERPT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
+}
+
+/// A JSON value as JSON text, cut like [`excerpt`].
+fn as_json(value: &Value) -> String {
+    excerpt(&value.to_string()).into_owned()
 }
 
 /// Parses a canonical server id (lowercase `8-4-4-4-12` hex): Nova matches ids exactly, so an
@@ -304,6 +357,30 @@ mod tests {
         assert!(f.name("n").unwrap_err().0.contains("longer than 255"));
         assert!(f.name("e").unwrap_err().0.contains("should be non-empty"));
         assert!(f.opt_text("tb").unwrap_err().0.contains("longer than 10"));
+    }
+
+    #[test]
+    fn free_text_is_limited_in_bytes_and_names_in_characters() {
+        let emoji = "\u{1F600}".repeat(4);
+        let map = fields_of(&format!(r#"{{"tb": "{emoji}", "n": "{}"}}"#, "é".repeat(255)));
+        let f = Fields::new(&map, "", Limits { max_text: 15 });
+        assert!(f.opt_text("tb").unwrap_err().0.ends_with("longer than 15 bytes."));
+        assert!(Fields::new(&map, "", Limits { max_text: 16 }).opt_text("tb").is_ok());
+        assert_eq!(f.name("n").unwrap().chars().count(), 255);
+    }
+
+    #[test]
+    fn echoed_input_is_cut_short() {
+        let huge = "x".repeat(100_000);
+        let map = fields_of(&format!(r#"{{"a": ["{huge}"], "s": "{huge}é", "ok": "{}"}}"#, "é".repeat(150)));
+        let f = Fields::new(&map, "", Limits::default());
+        let typed = f.name("a").unwrap_err().0;
+        assert!(typed.len() < 600, "{} bytes", typed.len());
+        assert!(typed.contains("Value: [\"xxx") && typed.contains("…"), "{typed}");
+        let long = f.time("s").unwrap_err().0;
+        assert!(long.len() < 600, "{} bytes", long.len());
+        let cut = excerpt(f.name("ok").unwrap().as_str()).into_owned();
+        assert_eq!(cut, format!("{}…", "é".repeat(100)));
     }
 
     #[test]

@@ -80,6 +80,8 @@ pub struct Metrics {
 #[derive(Debug, Clone, Default)]
 pub struct Gauges {
     pub store_bytes: u64,
+    /// Purges a crash interrupted and not yet finished.
+    pub purges_pending: u64,
     pub flush: Histogram,
     /// (cache name, hits, misses)
     pub caches: Vec<(&'static str, u64, u64)>,
@@ -128,6 +130,9 @@ impl Metrics {
         out.push_str("# HELP nova_actions_store_size_bytes Size of the store on disk.\n");
         out.push_str("# TYPE nova_actions_store_size_bytes gauge\n");
         let _ = writeln!(out, "nova_actions_store_size_bytes {}", gauges.store_bytes);
+        out.push_str("# HELP nova_actions_purges_pending Purges interrupted by a crash and not yet finished (their servers read as gone).\n");
+        out.push_str("# TYPE nova_actions_purges_pending gauge\n");
+        let _ = writeln!(out, "nova_actions_purges_pending {}", gauges.purges_pending);
         out.push_str("# HELP nova_actions_store_flush_duration_seconds Time of one group-commit flush (flush + fdatasync).\n");
         out.push_str("# TYPE nova_actions_store_flush_duration_seconds histogram\n");
         gauges

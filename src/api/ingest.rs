@@ -25,7 +25,7 @@ use super::Call;
 use super::actions::{EventShape, write_action};
 use super::reply::{JSON, Reply};
 use super::version::{MAX_MINOR, Version};
-use crate::input::{InputError, server_uuid};
+use crate::input::{InputError, excerpt, server_uuid};
 use crate::json::{Obj, array};
 use crate::model::Server;
 use crate::ndjson;
@@ -191,7 +191,10 @@ async fn write(
     let id = server_uuid(server).ok_or_else(|| {
         Failure::Fault(
             400,
-            format!("Invalid server id '{server}': expected a lowercase UUID (8-4-4-4-12 hex)."),
+            format!(
+                "Invalid server id '{}': expected a lowercase UUID (8-4-4-4-12 hex).",
+                excerpt(server)
+            ),
         )
     })?;
     let body = read_body(payload, call.state.config.server.max_body_bytes).await?;

@@ -35,6 +35,7 @@ pub fn metrics(call: &Call<'_>) -> HttpResponse {
     let store = &call.state.store;
     let gauges = Gauges {
         store_bytes: store.size_on_disk().unwrap_or(0),
+        purges_pending: store.purges_pending().unwrap_or(0),
         flush: store.flush_times(),
         caches: call
             .state

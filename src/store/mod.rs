@@ -23,6 +23,7 @@ use sled::transaction::{
 use sled::{IVec, Transactional, Tree};
 use uuid::Uuid;
 
+use crate::input::excerpt;
 use crate::model::{Action, ActionView, Event, Server};
 use crate::timeutil::Micros;
 use commit::GroupCommit;
@@ -73,11 +74,17 @@ impl fmt::Display for StoreError {
             StoreError::ActionNotFound { server, request_id } => {
                 write!(
                     f,
-                    "Action for request_id {request_id} on instance {server} not found"
+                    "Action for request_id {} on instance {server} not found",
+                    excerpt(request_id)
                 )
             }
             StoreError::EventNotFound { event, request_id } => {
-                write!(f, "Event {event} not found for action id {request_id}")
+                write!(
+                    f,
+                    "Event {} not found for action id {}",
+                    excerpt(event),
+                    excerpt(request_id)
+                )
             }
             StoreError::Corrupt(what) => write!(f, "corrupt record: {what}"),
             StoreError::Open { path, reason } => {

@@ -26,7 +26,7 @@ use crate::common::{ADMIN, TestServer};
 
 // ----- a small client that reports failures instead of panicking -----
 
-fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> std::io::Result<(u16, Vec<u8>)> {
+pub(crate) fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> std::io::Result<(u16, Vec<u8>)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     stream.set_write_timeout(Some(Duration::from_secs(60)))?;
@@ -82,25 +82,25 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-fn json(body: &[u8]) -> Value {
+pub(crate) fn json(body: &[u8]) -> Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
 }
 
 /// xorshift64*: small, seedable, good enough to pick moments and choices.
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
     fn chance(&mut self, one_in: u64) -> bool {
@@ -113,7 +113,7 @@ impl Rng {
 const WRITERS: usize = 8;
 const SERVERS: usize = 4;
 /// 2020-01-01T00:00:00 UTC.
-const EPOCH: Micros = 1_577_836_800_000_000;
+pub(crate) const EPOCH: Micros = 1_577_836_800_000_000;
 
 fn server_uuid(n: usize) -> String {
     format!("c0000000-0000-4000-8000-{n:012}")
@@ -340,7 +340,7 @@ fn writer(addr: SocketAddr, w: usize, cycle: u64, seed: u64) -> WriterOutcome {
 static FAILED: AtomicBool = AtomicBool::new(false);
 
 /// A store directory kept for inspection when the test fails.
-struct StoreDir(PathBuf);
+pub(crate) struct StoreDir(pub(crate) PathBuf);
 
 impl Drop for StoreDir {
     fn drop(&mut self) {
@@ -352,14 +352,14 @@ impl Drop for StoreDir {
     }
 }
 
-struct Process {
+pub(crate) struct Process {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     stderr: PathBuf,
 }
 
 impl Process {
-    fn spawn(store: &Path, log: &Path) -> Process {
+    pub(crate) fn spawn(store: &Path, log: &Path) -> Process {
         let addr = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -388,7 +388,7 @@ impl Process {
     }
 
     /// Waits until it serves; Err(what it said) when it exits instead.
-    fn ready(&mut self) -> Result<Duration, String> {
+    pub(crate) fn ready(&mut self) -> Result<Duration, String> {
         let started = Instant::now();
         loop {
             if TcpStream::connect(self.addr).is_ok() {
@@ -405,7 +405,7 @@ impl Process {
         }
     }
 
-    fn kill9(mut self) {
+    pub(crate) fn kill9(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -418,7 +418,7 @@ impl Drop for Process {
     }
 }
 
-fn env_u64(name: &str) -> Option<u64> {
+pub(crate) fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
@@ -779,7 +779,7 @@ fn acknowledged_writes_survive_repeated_kill_9() {
 // ----- concurrency over HTTP -----
 
 /// Runs `work` on a thread and fails the test if it takes longer than `limit`.
-fn bounded<T: Send + 'static>(
+pub(crate) fn bounded<T: Send + 'static>(
     limit: Duration,
     what: &str,
     work: impl FnOnce() -> T + Send + 'static,
@@ -792,7 +792,7 @@ fn bounded<T: Send + 'static>(
         .unwrap_or_else(|_| panic!("{what} did not finish within {limit:?} (deadlock?)"))
 }
 
-fn must(addr: SocketAddr, method: &str, path: &str, body: &str, want: u16) -> Value {
+pub(crate) fn must(addr: SocketAddr, method: &str, path: &str, body: &str, want: u16) -> Value {
     let (status, reply) = http(addr, method, path, body).expect(path);
     assert_eq!(
         status,

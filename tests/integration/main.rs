@@ -7,6 +7,7 @@ mod conformance;
 mod durability;
 mod golden;
 mod hostile;
+mod interrupted_purge;
 mod keystone;
 mod ops;
 mod policy;
