@@ -78,6 +78,9 @@ pub struct ServerConfig {
     pub keep_alive: Span,
     /// Time a client has to send its request head (slow clients are cut off).
     pub request_timeout: Span,
+    /// Time a single write's body may take to arrive, and the longest pause between two
+    /// pieces of an import's body (408, connection closed, past it).
+    pub body_timeout: Span,
     /// Largest body of a single write (imports stream and are not limited).
     pub max_body_bytes: usize,
     /// Time in-flight requests get to finish after SIGTERM/SIGINT.
@@ -92,6 +95,7 @@ impl Default for ServerConfig {
             max_connections: 1024,
             keep_alive: Span(5),
             request_timeout: Span(5),
+            body_timeout: Span(10),
             max_body_bytes: 1024 * 1024,
             shutdown_timeout: Span(30),
         }
@@ -104,6 +108,9 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// Largest traceback or details text accepted by writes and imports, in bytes.
     pub max_text_bytes: usize,
+    /// Longest line (one server's history) an import accepts, in bytes: what one history may
+    /// cost in memory while it is checked and stored.
+    pub max_import_line_bytes: usize,
     /// The store's page cache, in MiB.
     pub cache_mb: u64,
 }
@@ -113,6 +120,7 @@ impl Default for StorageConfig {
         StorageConfig {
             data_dir: PathBuf::from("data"),
             max_text_bytes: 64 * 1024,
+            max_import_line_bytes: 64 << 20,
             cache_mb: 64,
         }
     }
@@ -165,6 +173,9 @@ pub struct ApiConfig {
     pub max_limit: u64,
     /// Nova's `[api] compute_link_prefix`: replaces scheme and host of `next` links.
     pub compute_link_prefix: Option<String>,
+    /// oslo.middleware's `enable_proxy_headers_parsing`: take links' scheme, host and prefix
+    /// from `Forwarded` / `X-Forwarded-*`. Only behind a proxy that sets them.
+    pub enable_proxy_headers_parsing: bool,
 }
 
 impl Default for ApiConfig {
@@ -172,6 +183,7 @@ impl Default for ApiConfig {
         ApiConfig {
             max_limit: 1000,
             compute_link_prefix: None,
+            enable_proxy_headers_parsing: false,
         }
     }
 }

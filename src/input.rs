@@ -28,12 +28,15 @@ pub type Result<T> = std::result::Result<T, InputError>;
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_text: usize,
+    /// Longest import line, in bytes.
+    pub max_line: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_text: 64 * 1024,
+            max_line: 64 << 20,
         }
     }
 }
@@ -353,7 +356,7 @@ mod tests {
             r#"{{"n": "{long}", "e": "", "tb": "{}"}}"#,
             "y".repeat(11)
         ));
-        let f = Fields::new(&map, "", Limits { max_text: 10 });
+        let f = Fields::new(&map, "", Limits { max_text: 10, ..Limits::default() });
         assert!(f.name("n").unwrap_err().0.contains("longer than 255"));
         assert!(f.name("e").unwrap_err().0.contains("should be non-empty"));
         assert!(f.opt_text("tb").unwrap_err().0.contains("longer than 10"));
@@ -363,9 +366,9 @@ mod tests {
     fn free_text_is_limited_in_bytes_and_names_in_characters() {
         let emoji = "\u{1F600}".repeat(4);
         let map = fields_of(&format!(r#"{{"tb": "{emoji}", "n": "{}"}}"#, "é".repeat(255)));
-        let f = Fields::new(&map, "", Limits { max_text: 15 });
+        let f = Fields::new(&map, "", Limits { max_text: 15, ..Limits::default() });
         assert!(f.opt_text("tb").unwrap_err().0.ends_with("longer than 15 bytes."));
-        assert!(Fields::new(&map, "", Limits { max_text: 16 }).opt_text("tb").is_ok());
+        assert!(Fields::new(&map, "", Limits { max_text: 16, ..Limits::default() }).opt_text("tb").is_ok());
         assert_eq!(f.name("n").unwrap().chars().count(), 255);
     }
 

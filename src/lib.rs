@@ -7,6 +7,7 @@ pub mod config;
 pub mod generate;
 pub mod input;
 pub mod json;
+pub mod lines;
 pub mod metrics;
 pub mod model;
 pub mod ndjson;
@@ -75,6 +76,7 @@ pub fn open_store(config: &Config) -> Result<Store, store::StoreError> {
 pub fn limits(config: &Config) -> Limits {
     Limits {
         max_text: config.storage.max_text_bytes,
+        max_line: config.storage.max_import_line_bytes,
     }
 }
 

@@ -381,7 +381,7 @@ fn import(config: &Config, file: &Path) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Err((c, e @ ndjson::ImportError::Line { .. })) => Err(Failure::BadInput(format!(
+        Err((c, e @ (ndjson::ImportError::Line { .. } | ndjson::ImportError::TooLong(_)))) => Err(Failure::BadInput(format!(
             "{e} (the {} servers before it were imported)",
             c.servers
         ))),

@@ -4,6 +4,7 @@
 use std::io::{self, BufRead, Write};
 
 use crate::input::{Fields, InputError, Limits, parse_object, server_uuid};
+use crate::lines::{LineTooLong, Lines};
 use crate::model::{Action, Event, Server, ServerHistory};
 use crate::store::{ImportCounts, Store, StoreError};
 use crate::timeutil::Micros;
@@ -210,6 +211,8 @@ pub enum ImportError {
         line: u64,
         error: InputError,
     },
+    /// A line longer than `[storage] max_import_line_bytes`; nothing of it was written.
+    TooLong(LineTooLong),
     Read(io::Error),
     Store(StoreError),
 }
@@ -218,6 +221,7 @@ impl std::fmt::Display for ImportError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ImportError::Line { line, error } => write!(f, "line {line}: {error}"),
+            ImportError::TooLong(e) => write!(f, "{e}"),
             ImportError::Read(e) => write!(f, "reading the input failed: {e}"),
             ImportError::Store(e) => write!(f, "{e}"),
         }
@@ -226,37 +230,67 @@ impl std::fmt::Display for ImportError {
 
 impl std::error::Error for ImportError {}
 
+impl From<LineTooLong> for ImportError {
+    fn from(e: LineTooLong) -> Self {
+        ImportError::TooLong(e)
+    }
+}
+
 /// Streams lines from `input` into the store; blank lines are skipped. Every line before a bad
 /// one is stored and durable when this returns, whatever it returns.
 pub fn import(
     store: &Store,
-    input: impl BufRead,
+    mut input: impl BufRead,
     limits: Limits,
     mut progress: impl FnMut(u64, &ImportCounts),
 ) -> Result<ImportCounts, (ImportCounts, ImportError)> {
     let mut counts = ImportCounts::default();
-    let mut line_no = 0u64;
     let result = (|| {
-        for line in input.split(b'\n') {
-            line_no += 1;
-            let line = line.map_err(ImportError::Read)?;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
+        let mut lines = Lines::new(limits.max_line);
+        let mut complete = Vec::new();
+        loop {
+            let chunk = input.fill_buf().map_err(ImportError::Read)?;
+            let end = chunk.is_empty();
+            if end {
+                complete.extend(lines.finish());
+            } else {
+                lines.push(chunk, &mut complete).map_err(ImportError::from)?;
+                let used = chunk.len();
+                input.consume(used);
             }
-            let history = parse_line(&line, limits).map_err(|error| ImportError::Line {
-                line: line_no,
-                error,
-            })?;
-            counts.add(store.import_server(&history).map_err(ImportError::Store)?);
-            progress(line_no, &counts);
+            for (line_no, line) in complete.drain(..) {
+                import_line(store, line_no, &line, limits, &mut counts)?;
+                progress(line_no, &counts);
+            }
+            if end {
+                return Ok(());
+            }
         }
-        Ok(())
     })();
     let synced = store.durable().map_err(ImportError::Store);
     match result.and(synced) {
         Ok(()) => Ok(counts),
         Err(e) => Err((counts, e)),
     }
+}
+
+/// Checks line `line_no` whole, then stores it (blank lines are skipped); not yet durable.
+pub fn import_line(
+    store: &Store,
+    line_no: u64,
+    line: &[u8],
+    limits: Limits,
+    counts: &mut ImportCounts,
+) -> Result<(), ImportError> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let history = parse_line(line, limits).map_err(|error| ImportError::Line {
+        line: line_no,
+        error,
+    })?;
+    counts.add(store.import_server(&history).map_err(ImportError::Store)?);
+    Ok(())
 }
 
 /// Actions read per step of an export: memory holds one chunk, whatever a history's length.
@@ -385,7 +419,7 @@ mod tests {
             LINE.replace(r#""actions":["#, r#""actions":null,"y":["#),
             LINE.replace(r#""message":"Error""#, r#""message":5"#),
         ];
-        let limits = Limits { max_text: 10 };
+        let limits = Limits { max_text: 10, ..Limits::default() };
         for line in &variants {
             let careful = careful_parse_line(line.as_bytes(), limits);
             if let Some(fast) = fast::parse(line.as_bytes(), limits) {

@@ -119,7 +119,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {
         return;
     };
-    let limits = Limits { max_text: 1024 };
+    let limits = Limits { max_text: 1024, ..Limits::default() };
     let Ok(request) = parse_write(op(selector), body, limits, NOW) else {
         return;
     };

@@ -15,6 +15,7 @@
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
@@ -27,6 +28,7 @@ use super::reply::{JSON, Reply};
 use super::version::{MAX_MINOR, Version};
 use crate::input::{InputError, excerpt, server_uuid};
 use crate::json::{Obj, array};
+use crate::lines::Lines;
 use crate::model::Server;
 use crate::ndjson;
 use crate::policy;
@@ -80,7 +82,9 @@ pub async fn handle(call: &Call<'_>, rest: &str, payload: web::Payload) -> HttpR
         Ok(ctx) => ctx,
         Err(answer) => return answer,
     };
-    let Some(target) = route(&call.method, rest) else {
+    // Nova's `?_method=` override belongs to the read API: a write answers only its own method,
+    // so that a link (a GET) can never delete or purge.
+    let Some(target) = route(call.req.method(), rest) else {
         return call.fault(404, "The resource could not be found.").finish();
     };
     // A write has no owning project yet: the target is the caller's own project, and the
@@ -112,6 +116,7 @@ pub async fn handle(call: &Call<'_>, rest: &str, payload: web::Payload) -> HttpR
     match result {
         Ok(reply) => reply.request_id(&call.request_id).finish(),
         Err(Failure::Fault(code, message)) => call.fault(code, &message).finish(),
+        Err(Failure::Hangup(code, message)) => call.fault(code, &message).closing().finish(),
         Err(Failure::Internal(message)) => call.internal(None, &message),
     }
 }
@@ -121,7 +126,35 @@ const WRITE_REFUSED: &str = "The store failed to write to disk; this write was n
 
 enum Failure {
     Fault(u16, String),
+    /// A fault after which the connection is closed: the rest of the body is not worth reading
+    /// (too large, or too slow to arrive).
+    Hangup(u16, String),
     Internal(String),
+}
+
+impl From<ndjson::ImportError> for Failure {
+    fn from(e: ndjson::ImportError) -> Self {
+        match e {
+            ndjson::ImportError::Line { line, error } => {
+                Failure::Fault(400, format!("Line {line}: {error}"))
+            }
+            ndjson::ImportError::TooLong(e) => Failure::Hangup(413, e.to_string()),
+            ndjson::ImportError::Store(e) => e.into(),
+            ndjson::ImportError::Read(e) => Failure::Fault(400, format!("Reading failed: {e}")),
+        }
+    }
+}
+
+impl Failure {
+    /// Tells a failed import's caller how far it got.
+    fn after_servers(self, done: u64) -> Failure {
+        let note = |m: String| format!("{m} (the {done} servers before it were imported)");
+        match self {
+            Failure::Fault(400, m) => Failure::Fault(400, note(m)),
+            Failure::Hangup(413, m) => Failure::Hangup(413, note(m)),
+            other => other,
+        }
+    }
 }
 
 impl From<StoreError> for Failure {
@@ -148,25 +181,61 @@ impl From<InputError> for Failure {
     }
 }
 
-async fn next_chunk(payload: &mut web::Payload) -> Option<Result<web::Bytes, Failure>> {
-    let chunk = poll_fn(|cx| Pin::new(&mut *payload).poll_next(cx)).await?;
-    Some(chunk.map_err(|e| Failure::Fault(400, format!("Reading the request body failed: {e}"))))
+/// The next piece of the body, which must arrive within `wait` ([server] body_timeout).
+async fn next_chunk(
+    payload: &mut web::Payload,
+    wait: Duration,
+) -> Option<Result<web::Bytes, Failure>> {
+    let next = poll_fn(|cx| Pin::new(&mut *payload).poll_next(cx));
+    match actix_web::rt::time::timeout(wait, next).await {
+        Err(_) => Some(Err(too_slow(wait))),
+        Ok(chunk) => Some(chunk?.map_err(|e| {
+            Failure::Fault(400, format!("Reading the request body failed: {e}"))
+        })),
+    }
 }
 
-/// A single write's body, up to `max` bytes ([server] max_body_bytes); imports stream instead.
-async fn read_body(mut payload: web::Payload, max: usize) -> Result<Vec<u8>, Failure> {
-    let mut body = Vec::new();
-    while let Some(chunk) = next_chunk(&mut payload).await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > max {
-            return Err(Failure::Fault(
-                413,
-                format!("Request body is larger than {max} bytes."),
-            ));
-        }
-        body.extend_from_slice(&chunk);
+fn too_slow(wait: Duration) -> Failure {
+    Failure::Hangup(
+        408,
+        format!(
+            "The request body did not arrive within {} seconds ([server] body_timeout).",
+            wait.as_secs()
+        ),
+    )
+}
+
+fn too_large(max: usize) -> Failure {
+    Failure::Hangup(413, format!("Request body is larger than {max} bytes."))
+}
+
+/// A single write's body, up to `max` bytes ([server] max_body_bytes), all of it within
+/// [server] body_timeout; imports stream instead.
+async fn read_body(call: &Call<'_>, mut payload: web::Payload) -> Result<Vec<u8>, Failure> {
+    let max = call.state.config.server.max_body_bytes;
+    let declared = call.header("content-length").and_then(|n| n.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large(max));
     }
-    Ok(body)
+    let within = body_timeout(call);
+    let read_all = async {
+        let mut body = Vec::new();
+        while let Some(chunk) = next_chunk(&mut payload, within).await {
+            let chunk = chunk?;
+            if body.len() + chunk.len() > max {
+                return Err(too_large(max));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    actix_web::rt::time::timeout(within, read_all)
+        .await
+        .unwrap_or_else(|_| Err(too_slow(within)))
+}
+
+fn body_timeout(call: &Call<'_>) -> Duration {
+    Duration::from_secs(call.state.config.server.body_timeout.seconds().max(1))
 }
 
 /// Runs a store call off the async workers: a write may wait for another write to the same
@@ -197,7 +266,7 @@ async fn write(
             ),
         )
     })?;
-    let body = read_body(payload, call.state.config.server.max_body_bytes).await?;
+    let body = read_body(call, payload).await?;
     let request = parse_write(op, &body, call.state.limits, now_micros())?;
     let store = &call.state.store;
     match request {
@@ -341,6 +410,8 @@ async fn import(call: &Call<'_>, payload: web::Payload) -> Result<Reply, Failure
     Ok(Reply::json(200, JSON, body))
 }
 
+/// Lines are cut as the chunks arrive, then checked and stored off the async workers, a
+/// chunk's worth of lines at a time, so that a long line holds up no other request.
 async fn import_lines(
     call: &Call<'_>,
     mut payload: web::Payload,
@@ -348,34 +419,41 @@ async fn import_lines(
 ) -> Result<(), Failure> {
     let store = &call.state.store;
     let limits = call.state.limits;
-    let mut pending: Vec<u8> = Vec::new();
-    let mut line_no = 0u64;
-    let mut finished = false;
-    while !finished {
-        match next_chunk(&mut payload).await {
-            Some(chunk) => pending.extend_from_slice(&chunk?),
+    let wait = body_timeout(call);
+    let mut lines = Lines::new(limits.max_line);
+    loop {
+        let mut complete = Vec::new();
+        let end = match next_chunk(&mut payload, wait).await {
+            Some(chunk) => {
+                let chunk = chunk.map_err(|f| f.after_servers(counts.servers))?;
+                lines
+                    .push(&chunk, &mut complete)
+                    .map_err(|e| Failure::from(ndjson::ImportError::from(e)))
+                    .map_err(|f| f.after_servers(counts.servers))?;
+                false
+            }
             None => {
-                finished = true;
-                pending.push(b'\n');
+                complete.extend(lines.finish());
+                true
             }
+        };
+        if !complete.is_empty() {
+            let before = *counts;
+            let (after, outcome) = blocking(store, move |s| {
+                let mut counts = before;
+                let outcome = complete.into_iter().try_for_each(|(no, line)| {
+                    ndjson::import_line(s, no, &line, limits, &mut counts)
+                });
+                Ok((counts, outcome))
+            })
+            .await?;
+            *counts = after;
+            outcome.map_err(|e| Failure::from(e).after_servers(counts.servers))?;
         }
-        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            line_no += 1;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let history = ndjson::parse_line(&line, limits).map_err(|e| {
-                let done = counts.servers;
-                Failure::Fault(
-                    400,
-                    format!("Line {line_no}: {e} (the {done} servers before it were imported)"),
-                )
-            })?;
-            counts.add(blocking(store, move |s| s.import_server(&history)).await?);
+        if end {
+            return Ok(());
         }
     }
-    Ok(())
 }
 
 /// A live backup: every server's history as NDJSON, one line per server in id order, read in

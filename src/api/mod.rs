@@ -6,6 +6,7 @@ mod accept;
 pub mod actions;
 mod caller;
 mod docs;
+mod forwarded;
 mod ingest;
 mod ops;
 mod query;
@@ -78,13 +79,15 @@ impl Call<'_> {
         self.req.headers().get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// Scheme and host of the request, as WebOb's `host_url` gives them.
+    /// Scheme, host and any proxy prefix of the request: WebOb's `host_url` plus the script
+    /// name a proxy may add (see `forwarded`).
     pub fn host_url(&self) -> String {
-        let host = match self.header("host") {
-            Some(h) => h.to_string(),
-            None => self.state.config.server.listen.to_string(),
-        };
-        format!("{}://{host}", self.req.connection_info().scheme())
+        let config = &self.state.config;
+        forwarded::base_url(
+            self.req.headers(),
+            config.api.enable_proxy_headers_parsing,
+            &config.server.listen.to_string(),
+        )
     }
 
     /// The JSON type this caller prefers for bodies (Nova's `best_match_content_type`).

@@ -35,6 +35,8 @@ pub struct Reply {
     version: Option<VersionHeaders>,
     request_id: Option<String>,
     extra: Vec<(&'static str, String)>,
+    /// Close the connection after this answer, unread body and all.
+    close: bool,
 }
 
 impl Reply {
@@ -47,6 +49,7 @@ impl Reply {
             version: None,
             request_id: None,
             extra: Vec::new(),
+            close: false,
         }
     }
 
@@ -82,8 +85,17 @@ impl Reply {
         self
     }
 
+    /// Closes the connection after this answer instead of reading the rest of the request.
+    pub fn closing(mut self) -> Reply {
+        self.close = true;
+        self
+    }
+
     pub fn finish(self) -> HttpResponse {
         let mut builder = HttpResponse::build(self.status);
+        if self.close {
+            builder.force_close();
+        }
         if let Some(ct) = &self.content_type {
             builder.insert_header(("Content-Type", ct.as_str()));
         }
