@@ -72,7 +72,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
-    /// Open connections each worker accepts before new ones wait.
+    /// Open connections each worker accepts before new ones wait. High, because a connection
+    /// that has sent nothing costs little and is cut after `request_timeout`.
     pub max_connections: usize,
     /// Idle time a kept-alive connection is held open.
     pub keep_alive: Span,
@@ -92,7 +93,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8774)),
             workers: 0,
-            max_connections: 1024,
+            max_connections: 10_000,
             keep_alive: Span(5),
             request_timeout: Span(5),
             body_timeout: Span(10),

@@ -173,7 +173,9 @@ impl<'a> Fields<'a> {
     /// A required, non-empty name or id.
     pub fn name(&self, key: &str) -> Result<String> {
         match self.map.get(key) {
-            Some(v) => self.text(key, v, (MAX_NAME, Length::Chars), true).map(str::to_string),
+            Some(v) => self
+                .text(key, v, (MAX_NAME, Length::Chars), true)
+                .map(str::to_string),
             None => Err(self.missing(key)),
         }
     }
@@ -181,7 +183,8 @@ impl<'a> Fields<'a> {
     /// An optional (absent or null) name or id.
     pub fn opt_name(&self, key: &str) -> Result<Option<String>> {
         self.opt(key, |v| {
-            self.text(key, v, (MAX_NAME, Length::Chars), false).map(str::to_string)
+            self.text(key, v, (MAX_NAME, Length::Chars), false)
+                .map(str::to_string)
         })
     }
 
@@ -356,7 +359,14 @@ mod tests {
             r#"{{"n": "{long}", "e": "", "tb": "{}"}}"#,
             "y".repeat(11)
         ));
-        let f = Fields::new(&map, "", Limits { max_text: 10, ..Limits::default() });
+        let f = Fields::new(
+            &map,
+            "",
+            Limits {
+                max_text: 10,
+                ..Limits::default()
+            },
+        );
         assert!(f.name("n").unwrap_err().0.contains("longer than 255"));
         assert!(f.name("e").unwrap_err().0.contains("should be non-empty"));
         assert!(f.opt_text("tb").unwrap_err().0.contains("longer than 10"));
@@ -365,21 +375,53 @@ mod tests {
     #[test]
     fn free_text_is_limited_in_bytes_and_names_in_characters() {
         let emoji = "\u{1F600}".repeat(4);
-        let map = fields_of(&format!(r#"{{"tb": "{emoji}", "n": "{}"}}"#, "é".repeat(255)));
-        let f = Fields::new(&map, "", Limits { max_text: 15, ..Limits::default() });
-        assert!(f.opt_text("tb").unwrap_err().0.ends_with("longer than 15 bytes."));
-        assert!(Fields::new(&map, "", Limits { max_text: 16, ..Limits::default() }).opt_text("tb").is_ok());
+        let map = fields_of(&format!(
+            r#"{{"tb": "{emoji}", "n": "{}"}}"#,
+            "é".repeat(255)
+        ));
+        let f = Fields::new(
+            &map,
+            "",
+            Limits {
+                max_text: 15,
+                ..Limits::default()
+            },
+        );
+        assert!(
+            f.opt_text("tb")
+                .unwrap_err()
+                .0
+                .ends_with("longer than 15 bytes.")
+        );
+        assert!(
+            Fields::new(
+                &map,
+                "",
+                Limits {
+                    max_text: 16,
+                    ..Limits::default()
+                }
+            )
+            .opt_text("tb")
+            .is_ok()
+        );
         assert_eq!(f.name("n").unwrap().chars().count(), 255);
     }
 
     #[test]
     fn echoed_input_is_cut_short() {
         let huge = "x".repeat(100_000);
-        let map = fields_of(&format!(r#"{{"a": ["{huge}"], "s": "{huge}é", "ok": "{}"}}"#, "é".repeat(150)));
+        let map = fields_of(&format!(
+            r#"{{"a": ["{huge}"], "s": "{huge}é", "ok": "{}"}}"#,
+            "é".repeat(150)
+        ));
         let f = Fields::new(&map, "", Limits::default());
         let typed = f.name("a").unwrap_err().0;
         assert!(typed.len() < 600, "{} bytes", typed.len());
-        assert!(typed.contains("Value: [\"xxx") && typed.contains("…"), "{typed}");
+        assert!(
+            typed.contains("Value: [\"xxx") && typed.contains("…"),
+            "{typed}"
+        );
         let long = f.time("s").unwrap_err().0;
         assert!(long.len() < 600, "{} bytes", long.len());
         let cut = excerpt(f.name("ok").unwrap().as_str()).into_owned();

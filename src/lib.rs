@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod fd_limit;
 pub mod generate;
 pub mod input;
 pub mod json;

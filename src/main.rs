@@ -258,6 +258,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
 fn serve(config: Config) -> Result<(), Failure> {
     actix_web::rt::System::new().block_on(async move {
         let data_dir = config.storage.data_dir.clone();
+        match nova_actions::fd_limit::raise_open_files() {
+            Ok((before, after)) if after > before => {
+                log::info!("open-file limit raised from {before} to {after}")
+            }
+            Ok(_) => {}
+            Err(e) => log::warn!("could not raise the open-file limit: {e}"),
+        }
         let service = build(config)?;
         log::info!(
             "serving os-instance-actions on http://{} (store: {})",
@@ -381,10 +388,12 @@ fn import(config: &Config, file: &Path) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Err((c, e @ (ndjson::ImportError::Line { .. } | ndjson::ImportError::TooLong(_)))) => Err(Failure::BadInput(format!(
-            "{e} (the {} servers before it were imported)",
-            c.servers
-        ))),
+        Err((c, e @ (ndjson::ImportError::Line { .. } | ndjson::ImportError::TooLong(_)))) => {
+            Err(Failure::BadInput(format!(
+                "{e} (the {} servers before it were imported)",
+                c.servers
+            )))
+        }
         Err((c, e)) => Err(Failure::Work(format!(
             "{e} (the {} servers before it were imported)",
             c.servers

@@ -251,16 +251,20 @@ pub fn import(
         loop {
             let chunk = input.fill_buf().map_err(ImportError::Read)?;
             let end = chunk.is_empty();
+            let mut overlong = None;
             if end {
                 complete.extend(lines.finish());
             } else {
-                lines.push(chunk, &mut complete).map_err(ImportError::from)?;
+                overlong = lines.push(chunk, &mut complete).err();
                 let used = chunk.len();
                 input.consume(used);
             }
             for (line_no, line) in complete.drain(..) {
                 import_line(store, line_no, &line, limits, &mut counts)?;
                 progress(line_no, &counts);
+            }
+            if let Some(e) = overlong {
+                return Err(e.into());
             }
             if end {
                 return Ok(());
@@ -419,7 +423,10 @@ mod tests {
             LINE.replace(r#""actions":["#, r#""actions":null,"y":["#),
             LINE.replace(r#""message":"Error""#, r#""message":5"#),
         ];
-        let limits = Limits { max_text: 10, ..Limits::default() };
+        let limits = Limits {
+            max_text: 10,
+            ..Limits::default()
+        };
         for line in &variants {
             let careful = careful_parse_line(line.as_bytes(), limits);
             if let Some(fast) = fast::parse(line.as_bytes(), limits) {

@@ -104,7 +104,10 @@ mod tests {
         let h = headers(&[
             ("host", "internal:8774"),
             ("x-forwarded-proto", "http"),
-            ("forwarded", "for=1.2.3.4; Proto=https; host=compute.example, proto=http;host=hop"),
+            (
+                "forwarded",
+                "for=1.2.3.4; Proto=https; host=compute.example, proto=http;host=hop",
+            ),
             ("x-forwarded-prefix", "/compute"),
         ]);
         assert_eq!(base_url(&h, true, ""), "https://compute.example/compute");

@@ -77,7 +77,7 @@ fn route(method: &Method, rest: &str) -> Option<Target> {
     }
 }
 
-pub async fn handle(call: &Call<'_>, rest: &str, payload: web::Payload) -> HttpResponse {
+pub async fn handle(call: &Call<'_>, rest: &str, payload: &mut web::Payload) -> HttpResponse {
     let ctx = match call.authenticate().await {
         Ok(ctx) => ctx,
         Err(answer) => return answer,
@@ -189,9 +189,10 @@ async fn next_chunk(
     let next = poll_fn(|cx| Pin::new(&mut *payload).poll_next(cx));
     match actix_web::rt::time::timeout(wait, next).await {
         Err(_) => Some(Err(too_slow(wait))),
-        Ok(chunk) => Some(chunk?.map_err(|e| {
-            Failure::Fault(400, format!("Reading the request body failed: {e}"))
-        })),
+        Ok(chunk) => Some(
+            chunk?
+                .map_err(|e| Failure::Fault(400, format!("Reading the request body failed: {e}"))),
+        ),
     }
 }
 
@@ -211,16 +212,18 @@ fn too_large(max: usize) -> Failure {
 
 /// A single write's body, up to `max` bytes ([server] max_body_bytes), all of it within
 /// [server] body_timeout; imports stream instead.
-async fn read_body(call: &Call<'_>, mut payload: web::Payload) -> Result<Vec<u8>, Failure> {
+async fn read_body(call: &Call<'_>, payload: &mut web::Payload) -> Result<Vec<u8>, Failure> {
     let max = call.state.config.server.max_body_bytes;
-    let declared = call.header("content-length").and_then(|n| n.parse::<u64>().ok());
+    let declared = call
+        .header("content-length")
+        .and_then(|n| n.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large(max));
     }
     let within = body_timeout(call);
     let read_all = async {
         let mut body = Vec::new();
-        while let Some(chunk) = next_chunk(&mut payload, within).await {
+        while let Some(chunk) = next_chunk(payload, within).await {
             let chunk = chunk?;
             if body.len() + chunk.len() > max {
                 return Err(too_large(max));
@@ -255,7 +258,7 @@ async fn write(
     call: &Call<'_>,
     server: &str,
     op: WriteOp,
-    payload: web::Payload,
+    payload: &mut web::Payload,
 ) -> Result<Reply, Failure> {
     let id = server_uuid(server).ok_or_else(|| {
         Failure::Fault(
@@ -392,7 +395,7 @@ fn action_reply(
 
 /// Streams NDJSON lines from the body; each line is checked whole before any of it is stored.
 /// Whatever happens, the lines stored before a failure are made durable before answering.
-async fn import(call: &Call<'_>, payload: web::Payload) -> Result<Reply, Failure> {
+async fn import(call: &Call<'_>, payload: &mut web::Payload) -> Result<Reply, Failure> {
     let store = &call.state.store;
     let mut counts = ImportCounts::default();
     let outcome = import_lines(call, payload, &mut counts).await;
@@ -414,7 +417,7 @@ async fn import(call: &Call<'_>, payload: web::Payload) -> Result<Reply, Failure
 /// chunk's worth of lines at a time, so that a long line holds up no other request.
 async fn import_lines(
     call: &Call<'_>,
-    mut payload: web::Payload,
+    payload: &mut web::Payload,
     counts: &mut ImportCounts,
 ) -> Result<(), Failure> {
     let store = &call.state.store;
@@ -423,13 +426,12 @@ async fn import_lines(
     let mut lines = Lines::new(limits.max_line);
     loop {
         let mut complete = Vec::new();
-        let end = match next_chunk(&mut payload, wait).await {
+        // The lines before an overlong one are stored first, as when a line is invalid.
+        let mut overlong = None;
+        let end = match next_chunk(payload, wait).await {
             Some(chunk) => {
                 let chunk = chunk.map_err(|f| f.after_servers(counts.servers))?;
-                lines
-                    .push(&chunk, &mut complete)
-                    .map_err(|e| Failure::from(ndjson::ImportError::from(e)))
-                    .map_err(|f| f.after_servers(counts.servers))?;
+                overlong = lines.push(&chunk, &mut complete).err();
                 false
             }
             None => {
@@ -449,6 +451,9 @@ async fn import_lines(
             .await?;
             *counts = after;
             outcome.map_err(|e| Failure::from(e).after_servers(counts.servers))?;
+        }
+        if let Some(e) = overlong {
+            return Err(Failure::from(ndjson::ImportError::from(e)).after_servers(counts.servers));
         }
         if end {
             return Ok(());

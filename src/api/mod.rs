@@ -215,12 +215,14 @@ async fn dispatch(
         route: Cell::new("other"),
         version: Cell::new(None),
     };
-    let response = answer(&call, payload).await;
+    let mut payload = payload;
+    let response = answer(&call, &mut payload).await;
+    let response = reply::hang_up_unread(response, payload);
     observe(&call, &response, started);
     response
 }
 
-async fn answer(call: &Call<'_>, payload: web::Payload) -> HttpResponse {
+async fn answer(call: &Call<'_>, payload: &mut web::Payload) -> HttpResponse {
     if call.req.method() == Method::OPTIONS {
         call.route.set("options");
         return HttpResponse::Ok().finish();

@@ -122,6 +122,42 @@ impl Reply {
     }
 }
 
+/// A response that closes its connection keeps the request's payload alive until it is sent:
+/// actix reads a dropped chunked payload to its end before closing (however long the client
+/// goes on sending), but closes at once on one still held.
+pub fn hang_up_unread(response: HttpResponse, payload: actix_web::web::Payload) -> HttpResponse {
+    use actix_web::http::ConnectionType;
+    if response.head().connection_type() != ConnectionType::Close {
+        return response;
+    }
+    response.map_body(|_, body| {
+        actix_web::body::BoxBody::new(Holding {
+            body,
+            _payload: payload,
+        })
+    })
+}
+
+struct Holding {
+    body: actix_web::body::BoxBody,
+    _payload: actix_web::web::Payload,
+}
+
+impl actix_web::body::MessageBody for Holding {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+}
+
 /// `req-<uuid4>`, from a per-thread generator seeded once from the OS: a uuid4 per request
 /// from the OS would cost a getrandom system call each.
 pub fn new_request_id() -> String {

@@ -204,7 +204,7 @@ pub fn send_raw(
     parse_response(&raw, method == "HEAD")
 }
 
-fn parse_response(raw: &[u8], head: bool) -> Response {
+pub fn parse_response(raw: &[u8], head: bool) -> Response {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -87,9 +87,8 @@ fn a_purge_killed_at_any_moment_leaks_nothing_to_the_next_owner() {
     let kills = env_u64("NOVA_ACTIONS_PURGE_KILLS").unwrap_or(8);
     eprintln!("interrupted purges: seed {seed}, {kills} kills");
     let mut rng = Rng::new(seed);
-    let root = StoreDir(
-        std::env::temp_dir().join(format!("nova-actions-purge-{}", uuid::Uuid::new_v4())),
-    );
+    let root =
+        StoreDir(std::env::temp_dir().join(format!("nova-actions-purge-{}", uuid::Uuid::new_v4())));
     let template = root.0.join("template");
     let log = root.0.join("stderr.log");
     std::fs::create_dir_all(&root.0).unwrap();
@@ -109,7 +108,13 @@ fn a_purge_killed_at_any_moment_leaks_nothing_to_the_next_owner() {
     let mut p = Process::spawn(&calibration, &log);
     p.ready().unwrap();
     let started = Instant::now();
-    let purged = must(p.addr, "POST", &format!("/ingest/v1/servers/{SID}/purge"), "", 200);
+    let purged = must(
+        p.addr,
+        "POST",
+        &format!("/ingest/v1/servers/{SID}/purge"),
+        "",
+        200,
+    );
     let purge_time = started.elapsed();
     assert_eq!(purged["purged"]["actions"], ACTIONS);
     p.kill9();
@@ -138,7 +143,11 @@ fn a_purge_killed_at_any_moment_leaks_nothing_to_the_next_owner() {
             None => outcomes.0 += 1,
             Some(n) => {
                 assert_eq!(n, ACTIONS, "{ctx}: a half-purged history is visible");
-                assert_ne!(answered, Some(200), "{ctx}: an acknowledged purge came back");
+                assert_ne!(
+                    answered,
+                    Some(200),
+                    "{ctx}: an acknowledged purge came back"
+                );
                 outcomes.1 += 1;
             }
         }

@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real service on port 0 with a temporary store and speaks
 //! HTTP to it as a client would (or runs the binary, for the CLI).
 
+mod abuse;
 mod cli;
 mod common;
 mod conformance;
