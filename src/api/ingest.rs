@@ -413,8 +413,12 @@ async fn import(call: &Call<'_>, payload: &mut web::Payload) -> Result<Reply, Fa
     Ok(Reply::json(200, JSON, body))
 }
 
-/// Lines are cut as the chunks arrive, then checked and stored off the async workers, a
-/// chunk's worth of lines at a time, so that a long line holds up no other request.
+/// Bytes of body gathered on the async worker before they are handed to a blocking thread.
+const HAND_OFF_BYTES: usize = 1 << 20;
+
+/// The async worker only gathers the body's pieces (without copying them); cutting lines,
+/// checking and storing them happen on a blocking thread, a megabyte at a time, so that a long
+/// line holds up no other request.
 async fn import_lines(
     call: &Call<'_>,
     payload: &mut web::Payload,
@@ -425,40 +429,63 @@ async fn import_lines(
     let wait = body_timeout(call);
     let mut lines = Lines::new(limits.max_line);
     loop {
-        let mut complete = Vec::new();
-        // The lines before an overlong one are stored first, as when a line is invalid.
-        let mut overlong = None;
-        let end = match next_chunk(payload, wait).await {
-            Some(chunk) => {
-                let chunk = chunk.map_err(|f| f.after_servers(counts.servers))?;
-                overlong = lines.push(&chunk, &mut complete).err();
-                false
+        let mut pieces = Vec::new();
+        let mut gathered = 0;
+        let mut end = false;
+        while gathered < HAND_OFF_BYTES {
+            match next_chunk(payload, wait).await {
+                Some(chunk) => {
+                    let chunk = chunk.map_err(|f| f.after_servers(counts.servers))?;
+                    gathered += chunk.len();
+                    pieces.push(chunk);
+                }
+                None => {
+                    end = true;
+                    break;
+                }
             }
-            None => {
-                complete.extend(lines.finish());
-                true
-            }
-        };
-        if !complete.is_empty() {
-            let before = *counts;
-            let (after, outcome) = blocking(store, move |s| {
-                let mut counts = before;
-                let outcome = complete.into_iter().try_for_each(|(no, line)| {
-                    ndjson::import_line(s, no, &line, limits, &mut counts)
-                });
-                Ok((counts, outcome))
-            })
-            .await?;
-            *counts = after;
-            outcome.map_err(|e| Failure::from(e).after_servers(counts.servers))?;
         }
-        if let Some(e) = overlong {
-            return Err(Failure::from(ndjson::ImportError::from(e)).after_servers(counts.servers));
-        }
+        let before = *counts;
+        let (rest, after, outcome) = blocking(store, move |s| {
+            let mut counts = before;
+            let outcome = import_pieces(s, &mut lines, &pieces, end, limits, &mut counts);
+            Ok((lines, counts, outcome))
+        })
+        .await?;
+        lines = rest;
+        *counts = after;
+        outcome.map_err(|e| Failure::from(e).after_servers(counts.servers))?;
         if end {
             return Ok(());
         }
     }
+}
+
+/// Stores the lines `pieces` complete (and the last one, at the `end`). The lines before an
+/// overlong one are stored first, as when a line is invalid.
+fn import_pieces(
+    store: &Store,
+    lines: &mut Lines,
+    pieces: &[web::Bytes],
+    end: bool,
+    limits: crate::input::Limits,
+    counts: &mut ImportCounts,
+) -> Result<(), ndjson::ImportError> {
+    let mut complete = Vec::new();
+    let mut overlong = None;
+    for piece in pieces {
+        overlong = lines.push(piece, &mut complete).err();
+        if overlong.is_some() {
+            break;
+        }
+    }
+    if end && overlong.is_none() {
+        complete.extend(lines.finish());
+    }
+    for (no, line) in complete {
+        ndjson::import_line(store, no, &line, limits, counts)?;
+    }
+    overlong.map_or(Ok(()), |e| Err(e.into()))
 }
 
 /// A live backup: every server's history as NDJSON, one line per server in id order, read in

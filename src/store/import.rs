@@ -4,20 +4,16 @@
 
 use std::collections::HashSet;
 
-use sled::Transactional;
 use uuid::Uuid;
 
 use super::keys::{
     ActionKey, action_key, first_started_at_or_before, is_newer, last_started_at_or_after,
     request_key,
 };
-use super::{
-    Result, Store, StoreError, decode_action_with_events, encode, encode_action, widen_lag,
-};
+use super::{Result, Store, StoreError, decode_action_with_events, encode, encode_action};
 use crate::model::{Action, Event, ServerHistory};
 
-/// Actions written per transaction: large enough to amortize the commit, small enough that
-/// sled's in-memory transaction state stays small.
+/// Actions planned before they are written (see `write_batch`).
 const BATCH_ACTIONS: usize = 500;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,9 +70,11 @@ impl Store {
             } else {
                 self.match_existing(id, action, &mut claimed)?
             } {
-                Some((_, stored, stored_events))
+                Some((key, stored, stored_events))
                     if stored == *action && stored_events == *events =>
                 {
+                    // A crash can have come between an action and its index entry.
+                    self.index_request(id, &key, &action.request_id)?;
                     counts.unchanged += 1;
                     continue;
                 }
@@ -124,36 +122,34 @@ impl Store {
         Ok(None)
     }
 
+    /// Writes a batch key by key rather than in one sled transaction: a transaction takes
+    /// sled's store-wide write lock, stalling every reader while it applies, and a long import
+    /// would apply one after another. The server's lock keeps other writers out, and the lag
+    /// bounds are widened before any action they must cover becomes visible.
     fn write_batch(&self, server: &Uuid, batch: Vec<Planned<'_>>) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
+        let lags = batch.iter().filter_map(|p| {
+            p.action
+                .updated_at
+                .map(|u| u.saturating_sub(p.action.start_time))
+        });
+        if let (Some(hi), Some(lo)) = (lags.clone().max(), lags.min()) {
+            self.widen_lag_outside_transaction(server, hi, lo)?;
         }
-        // Encoded outside the transaction: sled may run its closure more than once.
-        let encoded: Vec<Vec<u8>> = batch
-            .iter()
-            .map(|p| encode_action(p.action, p.events))
-            .collect();
-        (&self.actions, &self.by_request, &self.lag)
-            .transaction(|(actions, by_request, lag)| {
-                let mut max_lag: Option<(i64, i64)> = None;
-                for (planned, record) in batch.iter().zip(&encoded) {
-                    actions.insert(&planned.key[..], record.as_slice())?;
-                    let rkey = request_key(server, &planned.action.request_id);
-                    let newest = by_request.get(&rkey)?;
-                    if newest.as_ref().is_none_or(|n| is_newer(&planned.key, n)) {
-                        by_request.insert(rkey, &planned.key)?;
-                    }
-                    if let Some(updated) = planned.action.updated_at {
-                        let l = updated.saturating_sub(planned.action.start_time);
-                        max_lag = Some(max_lag.map_or((l, l), |(hi, lo)| (hi.max(l), lo.min(l))));
-                    }
-                }
-                if let Some((hi, lo)) = max_lag {
-                    widen_lag(lag, server, hi)?;
-                    widen_lag(lag, server, lo)?;
-                }
-                Ok(())
-            })
-            .map_err(StoreError::from)
+        for planned in &batch {
+            let record = encode_action(planned.action, planned.events);
+            self.actions.insert(&planned.key[..], record)?;
+            self.index_request(server, &planned.key, &planned.action.request_id)?;
+        }
+        Ok(())
+    }
+
+    /// Points `request_id` at `key` unless a newer action already holds it.
+    fn index_request(&self, server: &Uuid, key: &ActionKey, request_id: &str) -> Result<()> {
+        let rkey = request_key(server, request_id);
+        let newest = self.by_request.get(&rkey)?;
+        if newest.as_ref().is_none_or(|n| is_newer(key, n)) {
+            self.by_request.insert(rkey, &key[..])?;
+        }
+        Ok(())
     }
 }

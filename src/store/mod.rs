@@ -1075,6 +1075,21 @@ fn tx_read<T>(
     }
 }
 
+impl Store {
+    /// `widen_lag` for a writer that holds the server's lock instead of a transaction.
+    fn widen_lag_outside_transaction(&self, server: &Uuid, hi: i64, lo: i64) -> Result<()> {
+        let old = Lag::decode(self.lag.get(server.as_bytes())?);
+        let new = Lag {
+            max: old.max.max(hi),
+            min: old.min.min(lo),
+        };
+        if new != old {
+            self.lag.insert(server.as_bytes(), &new.encode())?;
+        }
+        Ok(())
+    }
+}
+
 fn widen_lag(
     tree: &TransactionalTree,
     server: &Uuid,

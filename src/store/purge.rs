@@ -97,9 +97,11 @@ impl Store {
                 if std::ptr::eq(tree, &self.actions) {
                     actions += batch.len() as u64;
                 }
-                let mut removal = sled::Batch::default();
-                batch.iter().for_each(|k| removal.remove(k));
-                tree.apply_batch(removal)?;
+                // Key by key: a sled batch takes the store-wide write lock and would stall
+                // every reader while it applies. The tombstone makes the whole purge atomic.
+                for key in &batch {
+                    tree.remove(key)?;
+                }
             }
         }
         // The tombstone may go only once nothing of the history can come back after a crash.
