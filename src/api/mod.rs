@@ -107,11 +107,11 @@ impl Call<'_> {
     }
 
     pub fn fault(&self, code: u16, message: &str) -> Reply {
-        fault(code, message, self.content_type()).request_id(&self.request_id)
+        fault(code, message).request_id(&self.request_id)
     }
 
     pub fn route_miss(&self) -> HttpResponse {
-        route_miss(self.header("accept"))
+        route_miss(self.req.method() == Method::HEAD, self.header("accept"))
             .request_id(&self.request_id)
             .finish()
     }

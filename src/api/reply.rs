@@ -207,15 +207,16 @@ pub fn fault_name(code: u16) -> &'static str {
     }
 }
 
-/// `{"<name>": {"code": N, "message": "..."}}` in `content_type` (the negotiated JSON type).
-pub fn fault(code: u16, message: &str, content_type: &str) -> Reply {
+/// `{"<name>": {"code": N, "message": "..."}}`, always `application/json`: Nova's fault
+/// wrapper sets it whatever `Accept` asked for.
+pub fn fault(code: u16, message: &str) -> Reply {
     let mut body = Vec::with_capacity(64 + message.len());
     let mut outer = Obj::begin(&mut body);
     let mut inner = Obj::begin(outer.key(fault_name(code)));
     inner.int("code", code.into()).str("message", message);
     inner.end();
     outer.end();
-    Reply::json(code, &format!("{content_type}; charset=UTF-8"), body)
+    Reply::json(code, "application/json; charset=UTF-8", body)
 }
 
 /// keystonemiddleware's 401: not a Nova fault, no version headers.
@@ -227,8 +228,12 @@ pub fn unauthorized(www_authenticate_uri: &str) -> Reply {
     )
 }
 
-/// The router's own 404 (webob's HTTPNotFound), whose body follows `Accept`.
-pub fn route_miss(accept: Option<&str>) -> Reply {
+/// The router's own 404 (webob's HTTPNotFound), whose body follows `Accept`; a HEAD gets
+/// webob's HTML type and no body.
+pub fn route_miss(head: bool, accept: Option<&str>) -> Reply {
+    if head {
+        return Reply::new(404, Some("text/html; charset=UTF-8"), Vec::new());
+    }
     match super::accept::best(accept.unwrap_or(""), &["text/html", JSON]) {
         Some(0) => Reply::new(
             404,
@@ -290,7 +295,7 @@ mod tests {
         assert_eq!(fault_name(429), "overLimit");
         assert_eq!(fault_name(406), "computeFault");
         assert_eq!(fault_name(500), "computeFault");
-        let r = fault(409, "x", JSON);
+        let r = fault(409, "x");
         assert_eq!(
             r.body,
             br#"{"conflictingRequest": {"code": 409, "message": "x"}}"#

@@ -336,6 +336,30 @@ const ROUTING: &[Row] = &[
         )
     ),
     row!(
+        "1.2 a fault is JSON whatever Accept prefers",
+        "GET",
+        "{S}/req-missing",
+        [
+            T_OWNER,
+            MV58,
+            ("Accept", "application/vnd.openstack.compute+json")
+        ],
+        404,
+        Some("2.58"),
+        Body::Exact(
+            r#"{"itemNotFound": {"code": 404, "message": "Action req-missing not found"}}"#
+        )
+    ),
+    row!(
+        "1 HEAD without Accept is a route miss with an empty HTML answer",
+        "HEAD",
+        "{L}",
+        [T_OWNER],
+        404,
+        None,
+        Body::Empty
+    ),
+    row!(
         "1.2 Accept vnd: vnd content type",
         "GET",
         "{L}?limit=0",
@@ -1242,6 +1266,12 @@ fn check(row: &Row, got: &Response, host: &str) -> Vec<String> {
         Body::Empty if !got.body.is_empty() => diffs.push(format!("body not empty: {text}")),
         _ => {}
     }
+    if let Some(want) = content_type_of(row, &text) {
+        let ct = got.header("Content-Type");
+        if ct != Some(want) {
+            diffs.push(format!("Content-Type {ct:?} (want {want:?})"));
+        }
+    }
     let version = got.header("X-OpenStack-Nova-API-Version");
     if version != row.version {
         diffs.push(format!(
@@ -1263,6 +1293,23 @@ fn check(row: &Row, got: &Response, host: &str) -> Vec<String> {
         diffs.push(format!("Vary {vary:?}"));
     }
     diffs
+}
+
+/// What Nova's `Content-Type` is for the answers whose type is fixed: a fault is JSON whatever
+/// `Accept` says, a route miss's type follows its body, and a HEAD's miss is webob's HTML.
+fn content_type_of(row: &Row, text: &str) -> Option<&'static str> {
+    let fault = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .is_some_and(|o| o.len() == 1 && o.values().all(|f| f.get("code").is_some()));
+    match row.body {
+        _ if fault => Some("application/json; charset=UTF-8"),
+        Body::Exact(NOT_FOUND_PLAIN) => Some("text/plain; charset=UTF-8"),
+        Body::Exact(NOT_FOUND_HTML) => Some("text/html; charset=UTF-8"),
+        Body::Exact(NOT_FOUND_JSON) => Some("application/json"),
+        Body::Empty if row.status == 404 => Some("text/html; charset=UTF-8"),
+        _ => None,
+    }
 }
 
 fn run(rows: &[Row]) {
