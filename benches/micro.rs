@@ -20,7 +20,7 @@ fn keys(c: &mut Criterion) {
                 black_box(1_524_619_589_000_000),
                 black_box(42),
             ))
-        })
+        });
     });
 }
 
@@ -45,7 +45,7 @@ fn json(c: &mut Criterion) {
                 write_action(&mut out, instance, black_box(&view), Version(84), |_| ());
             }
             black_box(out.len())
-        })
+        });
     });
     let traceback = "Traceback (most recent call last):\n  File \"/opt/stack/nova/nova/compute/manager.py\", line 5821, in _resize_instance\n    disk_info = self.driver.migrate_disk_and_power_off(\n";
     c.bench_function("write_json_str traceback", |b| {
@@ -53,7 +53,7 @@ fn json(c: &mut Criterion) {
             out.clear();
             nova_actions::pytext::write_json_str(&mut out, black_box(traceback));
             black_box(out.len())
-        })
+        });
     });
 }
 
@@ -82,7 +82,7 @@ fn scan(c: &mut Criterion) {
         })
     };
     c.bench_function("page of 50, newest", |b| {
-        b.iter(|| page(&ActionFilter::default()).unwrap())
+        b.iter(|| page(&ActionFilter::default()).unwrap());
     });
     c.bench_function("page of 50 after a marker in the middle", |b| {
         b.iter(|| {
@@ -91,7 +91,7 @@ fn scan(c: &mut Criterion) {
                 ..ActionFilter::default()
             })
             .unwrap()
-        })
+        });
     });
     c.bench_function("page of 50, changes-since the last hour", |b| {
         let since = Some(shape.start + 10_000 * 75_000_000 - 3_600_000_000);
@@ -101,7 +101,7 @@ fn scan(c: &mut Criterion) {
                 ..ActionFilter::default()
             })
             .unwrap()
-        })
+        });
     });
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);

@@ -14,6 +14,11 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 scratch=${FUZZ_SCRATCH:-$(mktemp -d)}
 export RUSTC_BOOTSTRAP=1
+# The committed lock must already be current, so that a run never rewrites a tracked file.
+if ! cargo metadata --locked --format-version 1 >/dev/null; then
+    echo "fuzz/Cargo.lock is out of date: run 'cargo update -w' in fuzz/ and commit it" >&2
+    exit 1
+fi
 cargo fuzz build -s none
 failed=0
 printf '%-12s %8s %14s %10s %s\n' target seconds executions exec/s result

@@ -1,6 +1,7 @@
 //! Every connection is an open file. Many systems start a process with a soft limit of 1024
 //! open files while allowing far more, which would cap connections well below
 //! `[server] max_connections`: raise the soft limit to the hard one, as most servers do.
+#![allow(unsafe_code)] // getrlimit and setrlimit have no safe wrapper in std.
 
 /// Raises the soft open-file limit to the hard limit. Returns (before, after).
 pub fn raise_open_files() -> std::io::Result<(u64, u64)> {

@@ -201,5 +201,5 @@ async fn first_of<A: std::future::Future, B: std::future::Future>(a: A, b: B) {
             std::task::Poll::Pending
         }
     })
-    .await
+    .await;
 }

@@ -161,7 +161,12 @@ impl BatchedStderr {
     }
 
     fn flush_now(&self) {
-        let pending = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        let pending = std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         if !pending.is_empty() {
             let _ = io::stderr().lock().write_all(&pending);
         }
@@ -170,7 +175,10 @@ impl BatchedStderr {
 
 impl Write for BatchedStderr {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let mut buffer = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buffer = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         buffer.extend_from_slice(bytes);
         // A burst bigger than this goes out at once rather than piling up.
         if buffer.len() > 1 << 20 {
@@ -260,7 +268,7 @@ fn serve(config: Config) -> Result<(), Failure> {
         let data_dir = config.storage.data_dir.clone();
         match nova_actions::fd_limit::raise_open_files() {
             Ok((before, after)) if after > before => {
-                log::info!("open-file limit raised from {before} to {after}")
+                log::info!("open-file limit raised from {before} to {after}");
             }
             Ok(_) => {}
             Err(e) => log::warn!("could not raise the open-file limit: {e}"),

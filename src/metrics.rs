@@ -89,7 +89,10 @@ pub struct Gauges {
 
 impl Metrics {
     pub fn record(&self, r: &Observed<'_>) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = (
             r.route,
             method_label(r.method),
@@ -101,7 +104,10 @@ impl Metrics {
     }
 
     pub fn render(&self, gauges: &Gauges) -> String {
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP nova_actions_requests_total HTTP requests answered, by route, method, status and microversion.\n");
         out.push_str("# TYPE nova_actions_requests_total counter\n");

@@ -233,7 +233,7 @@ pub fn show(r: &Request<'_>, request_id: &str) -> Outcome {
                     .filter(|p| !p.is_empty())
                     .unwrap_or(&server.project_id);
                 array(obj.key("events"), &events, |out, e| {
-                    shape.write(out, e, host_project)
+                    shape.write(out, e, host_project);
                 });
             }
         },

@@ -384,7 +384,7 @@ fn action_reply(
         version,
         |o| {
             array(o.key("events"), events.iter().rev(), |out, e| {
-                shape.write(out, e, host_project)
+                shape.write(out, e, host_project);
             });
         },
     );
@@ -399,7 +399,7 @@ async fn import(call: &Call<'_>, payload: &mut web::Payload) -> Result<Reply, Fa
     let store = &call.state.store;
     let mut counts = ImportCounts::default();
     let outcome = import_lines(call, payload, &mut counts).await;
-    blocking(store, |s| s.durable()).await?;
+    blocking(store, super::super::store::Store::durable).await?;
     outcome?;
     let mut body = Vec::new();
     let mut outer = Obj::begin(&mut body);

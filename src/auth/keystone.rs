@@ -168,7 +168,10 @@ impl Keystone {
     }
 
     fn cached(&self, key: &[u8; 32]) -> Option<Context> {
-        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         cache
             .get(key)
             .filter(|c| c.until > Instant::now())
@@ -188,7 +191,10 @@ impl Keystone {
             ttl = ttl.min(u64::try_from(left).unwrap_or(0));
         }
         if ttl > 0 {
-            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            let mut cache = self
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if cache.len() >= self.config.cache_size.max(1) {
                 let now = Instant::now();
                 cache.retain(|_, c| c.until > now);
@@ -208,19 +214,28 @@ impl Keystone {
     }
 
     fn forget_service_token(&self) {
-        *self.service.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self
+            .service
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     async fn service_token(&self) -> Result<String, String> {
         {
-            let current = self.service.lock().unwrap_or_else(|e| e.into_inner());
+            let current = self
+                .service
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(t) = current.as_ref().filter(|t| t.renew_at > Instant::now()) {
                 return Ok(t.token.clone());
             }
         }
         let (token, lifetime) = self.login().await?;
         let renew_at = Instant::now() + lifetime.saturating_sub(RENEW_BEFORE);
-        *self.service.lock().unwrap_or_else(|e| e.into_inner()) = Some(ServiceToken {
+        *self
+            .service
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(ServiceToken {
             token: token.clone(),
             renew_at,
         });

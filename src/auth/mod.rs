@@ -159,7 +159,7 @@ mod tests {
             user_id: user.into(),
             project_id: Some(project.into()),
             system_scope: None,
-            roles: roles.iter().map(|r| r.to_string()).collect(),
+            roles: roles.iter().map(std::string::ToString::to_string).collect(),
         }
     }
 

@@ -788,7 +788,7 @@ mod tests {
         Creds {
             user_id: "u1".into(),
             project_id: project.map(str::to_string),
-            roles: roles.iter().map(|r| r.to_string()).collect(),
+            roles: roles.iter().map(std::string::ToString::to_string).collect(),
             system_scope: None,
             is_admin: false,
         }

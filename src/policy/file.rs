@@ -395,7 +395,7 @@ impl Watched {
         }
         self.policy
             .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
@@ -423,7 +423,10 @@ impl Watched {
                     path.display(),
                     policy.overridden().len()
                 );
-                *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
+                *self
+                    .policy
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(policy);
             }
             Err(e) => {
                 log::error!("policy reload failed, keeping the previous rules: {e}");

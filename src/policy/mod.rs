@@ -421,7 +421,7 @@ mod tests {
         Creds {
             user_id: "u1".into(),
             project_id: Some(project.into()),
-            roles: roles.iter().map(|r| r.to_string()).collect(),
+            roles: roles.iter().map(std::string::ToString::to_string).collect(),
             system_scope: None,
             is_admin: false,
         }

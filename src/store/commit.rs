@@ -122,12 +122,17 @@ impl GroupCommit {
             .name("group-commit".into())
             .spawn(move || flusher.run(db, data_file))
             .expect("the group-commit thread starts");
-        *commit.flusher.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        *commit
+            .flusher
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle);
         commit
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn run(&self, db: sled::Db, data_file: File) {
@@ -142,7 +147,10 @@ impl GroupCommit {
                         || s.failed.as_ref().is_some_and(|(upto, _)| *upto >= s.issued)
                 };
                 while settled(&state) && !state.stop {
-                    state = self.work.wait(state).unwrap_or_else(|e| e.into_inner());
+                    state = self
+                        .work
+                        .wait(state)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                 }
                 if settled(&state) {
                     return;
@@ -153,7 +161,7 @@ impl GroupCommit {
             let result = flush(db, data_file);
             self.flushes
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .observe(started.elapsed());
             let waiters = {
                 let mut state = self.lock();
@@ -243,7 +251,10 @@ impl GroupCommit {
             if let Some(result) = outcome(&state, ticket) {
                 return result;
             }
-            state = self.done.wait(state).unwrap_or_else(|e| e.into_inner());
+            state = self
+                .done
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
     }
 
@@ -271,7 +282,7 @@ impl GroupCommit {
     pub fn flush_times(&self) -> Histogram {
         self.flushes
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
@@ -282,7 +293,7 @@ impl GroupCommit {
         if let Some(handle) = self
             .flusher
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
         {
             let _ = handle.join();

@@ -33,7 +33,7 @@ impl ServerLocks {
         // transaction), so a poisoned stripe is as good as a clean one.
         let guard = self.stripes[stripe]
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         ServerGuard { _guard: guard }
     }
 }

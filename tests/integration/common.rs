@@ -52,7 +52,7 @@ impl TestServer {
                 let service = nova_actions::build(config).expect("service starts");
                 tx.send((service.addr, service.handle())).unwrap();
                 service.run().await.expect("service runs");
-            })
+            });
         });
         let (addr, handle) = rx
             .recv_timeout(Duration::from_secs(30))

@@ -1261,7 +1261,7 @@ fn check(row: &Row, got: &Response, host: &str) -> Vec<String> {
     match row.body {
         Body::Exact(want) if text != expand(want, host) => diffs.push(format!("body {text}")),
         Body::Contains(want) if !text.contains(&expand(want, host)) => {
-            diffs.push(format!("body lacks {want}: {text}"))
+            diffs.push(format!("body lacks {want}: {text}"));
         }
         Body::Empty if !got.body.is_empty() => diffs.push(format!("body not empty: {text}")),
         _ => {}

@@ -250,7 +250,7 @@ fn a_project_reader_never_sees_tracebacks_hosts_or_details() {
                             .as_object()
                             .unwrap()
                             .keys()
-                            .map(|k| k.as_str())
+                            .map(std::string::String::as_str)
                             .collect();
                         keys.sort_unstable();
                         let mut expected = expected.clone();
@@ -317,7 +317,7 @@ fn tokens_queries_and_tracebacks_stay_out_of_the_access_log() {
     };
     // (method, path, headers, body, expected status)
     let tb = serde_json::to_string(traceback).unwrap();
-    let requests: Vec<Probe> = vec![
+    let requests: Vec<Probe<'_>> = vec![
         (
             "PUT",
             format!("/ingest/v1/servers/{sid}?{marker}=1"),

@@ -113,7 +113,7 @@ impl KeystoneDouble {
                 let server = server.run();
                 tx.send((addr, server.handle())).unwrap();
                 let _ = server.await;
-            })
+            });
         });
         let (addr, handle) = rx.recv().unwrap();
         KeystoneDouble {
@@ -129,7 +129,7 @@ impl KeystoneDouble {
             (
                 user.into(),
                 project.map(str::to_string),
-                roles.iter().map(|r| r.to_string()).collect(),
+                roles.iter().map(std::string::ToString::to_string).collect(),
             ),
         );
     }

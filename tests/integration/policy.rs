@@ -20,7 +20,7 @@ fn event_keys(r: &Response) -> Option<Vec<String>> {
 }
 
 fn keys(names: &[&str]) -> Option<Vec<String>> {
-    let mut v: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let mut v: Vec<String> = names.iter().map(std::string::ToString::to_string).collect();
     v.sort();
     Some(v)
 }

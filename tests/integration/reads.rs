@@ -184,7 +184,7 @@ fn pages_chain_with_links_until_a_short_page() {
                 next = href
                     .strip_prefix(&format!("http://{}", s.host()))
                     .unwrap()
-                    .to_string()
+                    .to_string();
             }
             None => {
                 assert!(body.get("links").is_none(), "links is absent, never []");
@@ -252,7 +252,7 @@ fn project_goes_into_links_when_the_url_contains_it() {
 #[test]
 fn compute_link_prefix_replaces_scheme_and_host() {
     let s = TestServer::with_config(|c| {
-        c.api.compute_link_prefix = Some("https://compute.example.org/nova".into())
+        c.api.compute_link_prefix = Some("https://compute.example.org/nova".into());
     });
     assert_eq!(s.import(&crate::common::fixture()).status, 200);
     let r = s.get(&list_path("?limit=1"), OWNER, "2.84").json();
