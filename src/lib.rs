@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod commands;
 pub mod config;
 pub mod fd_limit;
 pub mod generate;
