@@ -11,7 +11,7 @@ use super::caller::Caller;
 use super::query;
 use super::reply::Reply;
 use super::stream::ActionStream;
-use super::version::Version;
+use super::version::{self, Version};
 use crate::input::server_uuid;
 use crate::json::{Obj, array};
 use crate::model::{ActionView, Event, Server};
@@ -60,7 +60,8 @@ impl Request<'_> {
             None => true,
             Some(p) => p == server.project_id,
         };
-        let deleted_hidden = server.deleted && (self.legacy || !self.version.at_least(21));
+        let deleted_hidden =
+            server.deleted && (self.legacy || !self.version.at_least(version::DELETED_SERVERS));
         if !visible || deleted_hidden {
             return Err(not_found());
         }
@@ -85,9 +86,12 @@ impl Request<'_> {
 
 pub fn list(r: &Request<'_>) -> Outcome {
     let pairs = r.query_pairs()?;
-    let paged = !r.legacy && r.version.at_least(58);
+    let paged = !r.legacy && r.version.at_least(version::PAGING);
     let query = if paged {
-        Some(query::list(&pairs, r.version.at_least(66)).map_err(bad_request)?)
+        Some(
+            query::list(&pairs, r.version.at_least(version::CHANGES_BEFORE))
+                .map_err(bad_request)?,
+        )
     } else {
         None
     };
@@ -200,7 +204,7 @@ fn list_all(r: &Request<'_>, id: &Uuid) -> Outcome {
 
 pub fn show(r: &Request<'_>, request_id: &str) -> Outcome {
     let pairs = r.query_pairs()?;
-    if !r.legacy && r.version.at_least(102) {
+    if !r.legacy && r.version.at_least(version::STRICT_SHOW_QUERY) {
         query::reject_unknown(&pairs, &[]).map_err(bad_request)?;
     }
     let (id, server) = r.server()?;
@@ -258,7 +262,7 @@ pub fn write_action(
         .opt_str("project_id", a.project_id)
         .time("start_time", Some(a.start_time))
         .opt_str("message", a.message);
-    if version.at_least(58) {
+    if version.at_least(version::PAGING) {
         o.time("updated_at", a.updated_at);
     }
     extra(&mut o);
@@ -284,15 +288,15 @@ impl EventShape {
     }
 
     pub fn new(version: Version, events: bool, details: bool) -> Option<EventShape> {
-        if !events && !version.at_least(51) {
+        if !events && !version.at_least(version::EVENTS_FOR_ALL) {
             return None;
         }
-        let v62 = version.at_least(62);
+        let v62 = version.at_least(version::EVENT_HOSTS);
         Some(EventShape {
             traceback: events,
             host: events && v62,
             host_id: v62,
-            details: details && version.at_least(84),
+            details: details && version.at_least(version::EVENT_DETAILS),
             last_host_id: RefCell::new(None),
         })
     }

@@ -8,7 +8,8 @@ use super::reply::{JSON, Reply};
 struct Doc {
     id: &'static str,
     status: &'static str,
-    version: &'static str,
+    /// Whether it negotiates microversions (then its `version` is the newest served).
+    microversions: bool,
     min_version: &'static str,
     updated: &'static str,
     path: &'static str,
@@ -18,7 +19,7 @@ struct Doc {
 const V20: Doc = Doc {
     id: "v2.0",
     status: "DEPRECATED",
-    version: "",
+    microversions: false,
     min_version: "",
     updated: "2025-07-04T12:00:00Z",
     path: "v2",
@@ -28,7 +29,7 @@ const V20: Doc = Doc {
 const V21: Doc = Doc {
     id: "v2.1",
     status: "CURRENT",
-    version: "2.104",
+    microversions: true,
     min_version: "2.1",
     updated: "2013-07-23T11:33:21Z",
     path: "v2.1",
@@ -56,12 +57,20 @@ fn media_types(doc: &Doc) -> String {
     )
 }
 
+fn newest(doc: &Doc) -> String {
+    if doc.microversions {
+        super::version::MAX.text()
+    } else {
+        String::new()
+    }
+}
+
 fn summary(doc: &Doc, host: &str) -> String {
     format!(
         r#"{{"id": "{}", "status": "{}", "version": "{}", "min_version": "{}", "updated": "{}", "links": [{}]}}"#,
         doc.id,
         doc.status,
-        doc.version,
+        newest(doc),
         doc.min_version,
         doc.updated,
         self_link(host, doc, "")
@@ -73,7 +82,7 @@ fn detail(doc: &Doc, host: &str) -> Vec<u8> {
         r#"{{"version": {{"id": "{}", "status": "{}", "version": "{}", "min_version": "{}", "updated": "{}", "links": [{}, {{"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"}}], "media-types": {}}}}}"#,
         doc.id,
         doc.status,
-        doc.version,
+        newest(doc),
         doc.min_version,
         doc.updated,
         self_link(host, doc, ""),

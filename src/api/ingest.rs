@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::Call;
 use super::actions::{EventShape, write_action};
 use super::reply::{JSON, Reply};
-use super::version::{MAX_MINOR, Version};
+use super::version::WRITE_VIEW;
 use crate::input::{InputError, excerpt, server_uuid};
 use crate::json::{Obj, array};
 use crate::lines::Lines;
@@ -360,7 +360,7 @@ fn action_reply(
     creates: bool,
 ) -> Reply {
     let (action, events) = &written.record;
-    let version = Version(MAX_MINOR);
+    let version = WRITE_VIEW;
     let shape = EventShape::new(version, true, true).expect("admins see events");
     let server_project = call
         .state

@@ -3,17 +3,43 @@
 use actix_web::http::header::HeaderMap;
 
 pub const MIN_MINOR: u32 = 1;
+/// The newest microversion served, stated here only: negotiation, the version document and
+/// `latest` all read it. Raising it also changes what writes answer with (see [`WRITE_VIEW`]).
 pub const MAX_MINOR: u32 = 104;
 
 /// A negotiated version `2.<minor>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version(pub u32);
 
+// The versions at which this API's behaviour changes; handlers ask `version.at_least(GATE)`.
+
+/// 2.21: actions of a deleted server can be listed and shown.
+pub const DELETED_SERVERS: Version = Version(21);
+/// 2.51: every caller sees events; the events policy then decides only tracebacks.
+pub const EVENTS_FOR_ALL: Version = Version(51);
+/// 2.58: lists page (`limit`, `marker`, `changes-since`) and actions carry `updated_at`.
+pub const PAGING: Version = Version(58);
+/// 2.62: events carry `hostId`, and `host` for callers the events policy allows.
+pub const EVENT_HOSTS: Version = Version(62);
+/// 2.66: lists take `changes-before`.
+pub const CHANGES_BEFORE: Version = Version(66);
+/// 2.84: events carry `details` for callers the events:details policy allows.
+pub const EVENT_DETAILS: Version = Version(84);
+/// 2.102: a show refuses query parameters (additionalProperties: false).
+pub const STRICT_SHOW_QUERY: Version = Version(102);
+/// The newest version; what `latest` means.
+pub const MAX: Version = Version(MAX_MINOR);
+/// The version the write API's answers show an action at (as an admin reading it would see
+/// it). It follows [`MAX`] on purpose, so a write's answer shows every field a read can: a
+/// microversion that adds an action or event field changes write answers too, and the test
+/// `write_answers_show_the_action_as_the_newest_read_does` says so.
+pub const WRITE_VIEW: Version = MAX;
+
 impl Version {
     pub const DEFAULT: Version = Version(MIN_MINOR);
 
-    pub fn at_least(self, minor: u32) -> bool {
-        self.0 >= minor
+    pub fn at_least(self, gate: Version) -> bool {
+        self >= gate
     }
 
     pub fn text(self) -> String {

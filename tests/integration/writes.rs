@@ -399,3 +399,44 @@ fn http_import_is_idempotent_and_stops_at_a_bad_line() {
         404
     );
 }
+
+#[test]
+fn write_answers_show_the_action_as_the_newest_read_does() {
+    // The decision lives in version::WRITE_VIEW: a write answers with what an admin reading the
+    // action at `latest` sees, whatever fields the newest microversion adds.
+    let s = created_server();
+    start_action(&s, "req-w", "2024-01-01T00:00:00Z");
+    let event = s.write(
+        "POST",
+        &format!("servers/{SID}/actions/req-w/events"),
+        ADMIN,
+        r#"{"event": "compute_reboot_instance", "host": "cmp-1", "details": "d"}"#,
+    );
+    assert_eq!(event.status, 201, "{}", event.text());
+    let finished = s.write(
+        "POST",
+        &format!("servers/{SID}/actions/req-w/events/compute_reboot_instance/finish"),
+        ADMIN,
+        r#"{"result": "Error", "traceback": "tb"}"#,
+    );
+    assert_eq!(finished.status, 200, "{}", finished.text());
+    let read = s.get(
+        &format!("/v2.1/servers/{SID}/os-instance-actions/req-w"),
+        ADMIN,
+        "latest",
+    );
+    assert_eq!(read.status, 200);
+    let newest = read.header("OpenStack-API-Version").unwrap().to_string();
+    assert_eq!(
+        newest,
+        format!("compute 2.{}", nova_actions::api::version::MAX_MINOR)
+    );
+    assert_eq!(
+        finished.text(),
+        read.text(),
+        "write answer vs read at {newest}"
+    );
+    for field in ["hostId", "host", "details", "traceback", "updated_at"] {
+        assert!(read.text().contains(&format!("\"{field}\"")), "{field}");
+    }
+}
