@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Load benchmark for nova-actions (spec 04 §3). Run through bench/load.sh, which builds the
+"""Load benchmark for nova-actions (docs/spec/04-storage-and-performance.md §3). Run through bench/load.sh, which builds the
 release binaries and installs wrk. Every figure is a median over BENCH_RUNS runs.
 
 Environment (all optional):

@@ -269,8 +269,8 @@ pub fn write_action(
     o.end();
 }
 
-/// Which event fields a caller sees (spec 01 §6), decided by version and the non-fatal
-/// `events` and `events:details` policies.
+/// Which event fields a caller sees (docs/spec/01-read-api.md §6), decided by version and the
+/// non-fatal `events` and `events:details` policies.
 pub struct EventShape {
     traceback: bool,
     host: bool,

@@ -1,4 +1,5 @@
-//! Who is asking: the three identity modes of spec 02 (noauth, keystone, trusted headers).
+//! Who is asking: the three identity modes (noauth, keystone, trusted headers) of
+//! docs/spec/02-identity-policy.md.
 
 pub mod keystone;
 

@@ -1,5 +1,5 @@
 //! The policy: Nova's default rules for os-instance-actions, this service's write rule, and
-//! operator overrides from a policy file (spec 02 §3).
+//! operator overrides from a policy file (docs/spec/02-identity-policy.md §3).
 
 pub mod check;
 pub mod file;

@@ -1,8 +1,8 @@
 //! Model-based test of the store: random sequences of writes (and reopens of the same directory)
 //! are applied both to the sled [`Store`] and to a plain in-memory model of Nova's write
-//! semantics (spec 03 §2), and after every step the two must agree on the step's outcome, every
-//! server's record, every action list (newest first), every history (with events) and every
-//! request-id lookup.
+//! semantics (docs/spec/03-writes.md §2), and after every step the two must agree on the step's
+//! outcome, every server's record, every action list (newest first), every history (with
+//! events) and every request-id lookup.
 //!
 //! A failing case is shrunk and printed by proptest; its seed is kept in
 //! `proptest-regressions/store/model_test.txt` (left out of git) so that a rerun replays it.

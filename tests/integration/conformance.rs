@@ -1,6 +1,7 @@
-//! Spec 01, rule by rule: each row states a request and the exact status, body and version
-//! headers Nova gives for it. Rows are grouped by the section of spec 01 they pin; the recorded
-//! Nova exchanges (golden.rs) cover the normal paths, these the edges.
+//! docs/spec/01-read-api.md, rule by rule: each row states a request and the exact status, body
+//! and version headers Nova gives for it. Rows are grouped by the section they pin (the §
+//! numbers below are that document's); the recorded Nova exchanges (golden.rs) cover the
+//! normal paths, these the edges.
 
 use crate::common::{Response, TestServer, fixture_server};
 

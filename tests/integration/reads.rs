@@ -1,4 +1,4 @@
-//! Read-API rules of spec 01 that the recorded exchanges do not cover.
+//! Read-API rules of docs/spec/01-read-api.md that the recorded exchanges do not cover.
 
 use crate::common::{ADMIN, TestServer, assert_request_ids, fixture_server};
 
