@@ -415,7 +415,7 @@ impl Store {
     /// transaction, so an interrupted migration resumes where it stopped.
     fn migrate_from_layout_3(&self) -> Result<()> {
         let events = self.db.open_tree("events")?;
-        log::info!("migrating the store to layout {LAYOUT} (event lists inside action records)");
+        log::info!("migrating the store to layout 4 (event lists inside action records)");
         let mut moved = 0u64;
         loop {
             let batch: Vec<(IVec, IVec)> = events
