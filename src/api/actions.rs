@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::Call;
 use super::caller::Caller;
+use super::fault::Fault;
 use super::query;
 use super::reply::Reply;
 use super::stream::ActionStream;
@@ -17,7 +18,7 @@ use crate::json::{Obj, array};
 use crate::model::{ActionView, Event, Server};
 use crate::policy;
 use crate::pytext::{parse_query, urlencode};
-use crate::store::{ActionFilter, StoreError};
+use crate::store::ActionFilter;
 
 pub struct Request<'a> {
     pub call: &'a Call<'a>,
@@ -29,28 +30,22 @@ pub struct Request<'a> {
     pub server: &'a str,
 }
 
-pub enum Failure {
-    Fault(u16, String),
-    Store(StoreError),
-}
+type Outcome = Result<Reply, Fault>;
 
-type Outcome = Result<Reply, Failure>;
-
-fn bad_request(message: impl Into<String>) -> Failure {
-    Failure::Fault(400, message.into())
+fn bad_request(message: impl Into<String>) -> Fault {
+    Fault::BadRequest(message.into())
 }
 
 impl Request<'_> {
-    fn query_pairs(&self) -> Result<Vec<(String, String)>, Failure> {
+    fn query_pairs(&self) -> Result<Vec<(String, String)>, Fault> {
         parse_query(self.call.req.query_string().as_bytes())
             .map_err(|_| bad_request("Query string is not UTF-8 encoded"))
     }
 
     /// Finds the server as Nova's `common.get_instance` would for this caller: another project's
     /// server is hidden from non-admins (404, not 403), deleted ones from versions before 2.21.
-    fn server(&self) -> Result<(Uuid, Server), Failure> {
-        let not_found =
-            || Failure::Fault(404, format!("Instance {} could not be found.", self.server));
+    fn server(&self) -> Result<(Uuid, Server), Fault> {
+        let not_found = || Fault::InstanceNotFound(self.server.to_string());
         let id = server_uuid(self.server).ok_or_else(not_found)?;
         let server = self.call.state.store.server(&id)?.ok_or_else(not_found)?;
         // Nova filters by project only for "user contexts": not for admins, and not for tokens
@@ -68,14 +63,11 @@ impl Request<'_> {
         Ok((id, server))
     }
 
-    fn authorize(&self, rule: &str, server: &Server) -> Result<(), Failure> {
+    fn authorize(&self, rule: &'static str, server: &Server) -> Result<(), Fault> {
         if self.ctx.allows(rule, &server.project_id) {
             Ok(())
         } else {
-            Err(Failure::Fault(
-                403,
-                format!("Policy doesn't allow {rule} to be performed."),
-            ))
+            Err(Fault::Forbidden(rule))
         }
     }
 
@@ -172,14 +164,11 @@ pub fn list(r: &Request<'_>) -> Outcome {
 /// checks only its first part.)
 pub fn unless_purged_meanwhile(r: &Request<'_>, result: Outcome) -> Outcome {
     match result {
-        Ok(_) | Err(Failure::Store(_)) => {
+        Ok(_) | Err(Fault::Internal(_)) => {
             let gone = server_uuid(r.server)
                 .is_some_and(|id| matches!(r.call.state.store.server(&id), Ok(None)));
             if gone {
-                Err(Failure::Fault(
-                    404,
-                    format!("Instance {} could not be found.", r.server),
-                ))
+                Err(Fault::InstanceNotFound(r.server.to_string()))
             } else {
                 result
             }
@@ -211,10 +200,7 @@ pub fn show(r: &Request<'_>, request_id: &str) -> Outcome {
     r.authorize(policy::SHOW, &server)?;
     let store = &r.call.state.store;
     let Some((key, action)) = store.find_action(&id, request_id)? else {
-        return Err(Failure::Fault(
-            404,
-            format!("Action {request_id} not found"),
-        ));
+        return Err(Fault::ActionNotFound(request_id.to_string()));
     };
     let shape = EventShape::for_caller(r, &server);
     let events = match shape {

@@ -24,9 +24,10 @@ use uuid::Uuid;
 
 use super::Call;
 use super::actions::{EventShape, write_action};
+use super::fault::Fault;
 use super::reply::{JSON, Reply};
 use super::version::WRITE_VIEW;
-use crate::input::{InputError, excerpt, server_uuid};
+use crate::input::server_uuid;
 use crate::json::{Obj, array};
 use crate::lines::Lines;
 use crate::model::Server;
@@ -85,13 +86,12 @@ pub async fn handle(call: &Call<'_>, rest: &str, payload: &mut web::Payload) -> 
     // Nova's `?_method=` override belongs to the read API: a write answers only its own method,
     // so that a link (a GET) can never delete or purge.
     let Some(target) = route(call.req.method(), rest) else {
-        return call.fault(404, "The resource could not be found.").finish();
+        return call.fail(Fault::NoSuchResource).finish();
     };
     // A write has no owning project yet: the target is the caller's own project, and the
     // default rule looks at roles only.
     if !ctx.allows(policy::WRITE, ctx.project().unwrap_or("")) {
-        let message = format!("Policy doesn't allow {} to be performed.", policy::WRITE);
-        return call.fault(403, &message).finish();
+        return call.fail(Fault::Forbidden(policy::WRITE)).finish();
     }
     if let Some(ct) = call.header("content-type") {
         let media = ct.split(';').next().unwrap_or("").trim();
@@ -105,7 +105,7 @@ pub async fn handle(call: &Call<'_>, rest: &str, payload: &mut web::Payload) -> 
             ]
             .contains(&media)
         {
-            return call.fault(415, "Unsupported Content-Type").finish();
+            return call.fail(Fault::UnsupportedMediaType).finish();
         }
     }
     let result = match target {
@@ -115,69 +115,7 @@ pub async fn handle(call: &Call<'_>, rest: &str, payload: &mut web::Payload) -> 
     };
     match result {
         Ok(reply) => reply.request_id(&call.request_id).finish(),
-        Err(Failure::Fault(code, message)) => call.fault(code, &message).finish(),
-        Err(Failure::Hangup(code, message)) => call.fault(code, &message).closing().finish(),
-        Err(Failure::Internal(message)) => call.internal(None, &message),
-    }
-}
-
-const WRITE_REFUSED: &str = "The store failed to write to disk; this write was not \
-     acknowledged. Writes resume once the disk is fixed and the service restarted.";
-
-enum Failure {
-    Fault(u16, String),
-    /// A fault after which the connection is closed: the rest of the body is not worth reading
-    /// (too large, or too slow to arrive).
-    Hangup(u16, String),
-    Internal(String),
-}
-
-impl From<ndjson::ImportError> for Failure {
-    fn from(e: ndjson::ImportError) -> Self {
-        match e {
-            ndjson::ImportError::Line { line, error } => {
-                Failure::Fault(400, format!("Line {line}: {error}"))
-            }
-            ndjson::ImportError::TooLong(e) => Failure::Hangup(413, e.to_string()),
-            ndjson::ImportError::Store(e) => e.into(),
-            ndjson::ImportError::Read(e) => Failure::Fault(400, format!("Reading failed: {e}")),
-        }
-    }
-}
-
-impl Failure {
-    /// Tells a failed import's caller how far it got.
-    fn after_servers(self, done: u64) -> Failure {
-        let note = |m: String| format!("{m} (the {done} servers before it were imported)");
-        match self {
-            Failure::Fault(400, m) => Failure::Fault(400, note(m)),
-            Failure::Hangup(413, m) => Failure::Hangup(413, note(m)),
-            other => other,
-        }
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::ServerNotFound(_)
-            | StoreError::ActionNotFound { .. }
-            | StoreError::EventNotFound { .. } => Failure::Fault(404, e.to_string()),
-            // The disk is full, read-only or failing. The write is not acknowledged; if it was
-            // applied in memory, its server reads as unavailable until a restart.
-            StoreError::Io(e) => {
-                log::error!("a write failed in the store: {e}");
-                Failure::Fault(503, WRITE_REFUSED.into())
-            }
-            StoreError::Unconfirmed(_) => Failure::Fault(503, e.to_string()),
-            other => Failure::Internal(other.to_string()),
-        }
-    }
-}
-
-impl From<InputError> for Failure {
-    fn from(e: InputError) -> Self {
-        Failure::Fault(400, e.0)
+        Err(fault) => call.fail(fault).finish(),
     }
 }
 
@@ -185,40 +123,31 @@ impl From<InputError> for Failure {
 async fn next_chunk(
     payload: &mut web::Payload,
     wait: Duration,
-) -> Option<Result<web::Bytes, Failure>> {
+) -> Option<Result<web::Bytes, Fault>> {
     let next = poll_fn(|cx| Pin::new(&mut *payload).poll_next(cx));
     match actix_web::rt::time::timeout(wait, next).await {
         Err(_) => Some(Err(too_slow(wait))),
         Ok(chunk) => Some(
-            chunk?
-                .map_err(|e| Failure::Fault(400, format!("Reading the request body failed: {e}"))),
+            chunk?.map_err(|e| Fault::BadRequest(format!("Reading the request body failed: {e}"))),
         ),
     }
 }
 
-fn too_slow(wait: Duration) -> Failure {
-    Failure::Hangup(
-        408,
-        format!(
-            "The request body did not arrive within {} seconds ([server] body_timeout).",
-            wait.as_secs()
-        ),
-    )
-}
-
-fn too_large(max: usize) -> Failure {
-    Failure::Hangup(413, format!("Request body is larger than {max} bytes."))
+fn too_slow(wait: Duration) -> Fault {
+    Fault::BodyTooSlow {
+        seconds: wait.as_secs(),
+    }
 }
 
 /// A single write's body, up to `max` bytes ([server] max_body_bytes), all of it within
 /// [server] body_timeout; imports stream instead.
-async fn read_body(call: &Call<'_>, payload: &mut web::Payload) -> Result<Vec<u8>, Failure> {
+async fn read_body(call: &Call<'_>, payload: &mut web::Payload) -> Result<Vec<u8>, Fault> {
     let max = call.state.config.server.max_body_bytes;
     let declared = call
         .header("content-length")
         .and_then(|n| n.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
-        return Err(too_large(max));
+        return Err(Fault::BodyTooLarge { max });
     }
     let within = body_timeout(call);
     let read_all = async {
@@ -226,7 +155,7 @@ async fn read_body(call: &Call<'_>, payload: &mut web::Payload) -> Result<Vec<u8
         while let Some(chunk) = next_chunk(payload, within).await {
             let chunk = chunk?;
             if body.len() + chunk.len() > max {
-                return Err(too_large(max));
+                return Err(Fault::BodyTooLarge { max });
             }
             body.extend_from_slice(&chunk);
         }
@@ -246,11 +175,11 @@ fn body_timeout(call: &Call<'_>) -> Duration {
 async fn blocking<T: Send + 'static>(
     store: &Arc<Store>,
     work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, Failure> {
+) -> Result<T, Fault> {
     let store = Arc::clone(store);
     match web::block(move || work(&store)).await {
-        Ok(result) => result.map_err(Failure::from),
-        Err(e) => Err(Failure::Internal(e.to_string())),
+        Ok(result) => result.map_err(Fault::from_write),
+        Err(e) => Err(Fault::Internal(e.to_string())),
     }
 }
 
@@ -259,28 +188,26 @@ async fn write(
     server: &str,
     op: WriteOp,
     payload: &mut web::Payload,
-) -> Result<Reply, Failure> {
-    let id = server_uuid(server).ok_or_else(|| {
-        Failure::Fault(
-            400,
-            format!(
-                "Invalid server id '{}': expected a lowercase UUID (8-4-4-4-12 hex).",
-                excerpt(server)
-            ),
-        )
-    })?;
+) -> Result<Reply, Fault> {
+    let id = server_uuid(server).ok_or_else(|| Fault::InvalidServerId(server.to_string()))?;
     let body = read_body(call, payload).await?;
     let request = parse_write(op, &body, call.state.limits, now_micros())?;
     let store = &call.state.store;
     match request {
         WriteRequest::Upsert(fields) => {
             let applied = blocking(store, move |s| s.apply_upsert_server(&id, fields)).await?;
-            Ok(server_reply(&id, applied.durable(store).await?))
+            Ok(server_reply(
+                &id,
+                applied.durable(store).await.map_err(Fault::from_write)?,
+            ))
         }
         WriteRequest::Delete { deleted_at } => {
             let applied =
                 blocking(store, move |s| s.apply_soft_delete_server(&id, deleted_at)).await?;
-            Ok(server_reply(&id, applied.durable(store).await?))
+            Ok(server_reply(
+                &id,
+                applied.durable(store).await.map_err(Fault::from_write)?,
+            ))
         }
         WriteRequest::Purge => match blocking(store, move |s| s.purge_server(&id)).await? {
             Some(actions) => {
@@ -294,14 +221,16 @@ async fn write(
                 outer.end();
                 Ok(Reply::json(200, JSON, body))
             }
-            None => Err(Failure::Fault(
-                404,
-                format!("Instance {id} could not be found."),
-            )),
+            None => Err(Fault::InstanceNotFound(id.to_string())),
         },
         WriteRequest::StartAction(start) => {
             let applied = blocking(store, move |s| s.apply_start_action(&id, start)).await?;
-            Ok(action_reply(call, &id, applied.durable(store).await?, true))
+            Ok(action_reply(
+                call,
+                &id,
+                applied.durable(store).await.map_err(Fault::from_write)?,
+                true,
+            ))
         }
         WriteRequest::FinishAction {
             request_id,
@@ -315,20 +244,25 @@ async fn write(
             Ok(action_reply(
                 call,
                 &id,
-                applied.durable(store).await?,
+                applied.durable(store).await.map_err(Fault::from_write)?,
                 false,
             ))
         }
         WriteRequest::StartEvent(start) => {
             let applied = blocking(store, move |s| s.apply_start_event(&id, start)).await?;
-            Ok(action_reply(call, &id, applied.durable(store).await?, true))
+            Ok(action_reply(
+                call,
+                &id,
+                applied.durable(store).await.map_err(Fault::from_write)?,
+                true,
+            ))
         }
         WriteRequest::FinishEvent(finish) => {
             let applied = blocking(store, move |s| s.apply_finish_event(&id, finish)).await?;
             Ok(action_reply(
                 call,
                 &id,
-                applied.durable(store).await?,
+                applied.durable(store).await.map_err(Fault::from_write)?,
                 false,
             ))
         }
@@ -395,11 +329,11 @@ fn action_reply(
 
 /// Streams NDJSON lines from the body; each line is checked whole before any of it is stored.
 /// Whatever happens, the lines stored before a failure are made durable before answering.
-async fn import(call: &Call<'_>, payload: &mut web::Payload) -> Result<Reply, Failure> {
+async fn import(call: &Call<'_>, payload: &mut web::Payload) -> Result<Reply, Fault> {
     let store = &call.state.store;
     let mut counts = ImportCounts::default();
     let outcome = import_lines(call, payload, &mut counts).await;
-    blocking(store, super::super::store::Store::durable).await?;
+    blocking(store, Store::durable).await?;
     outcome?;
     let mut body = Vec::new();
     let mut outer = Obj::begin(&mut body);
@@ -423,7 +357,7 @@ async fn import_lines(
     call: &Call<'_>,
     payload: &mut web::Payload,
     counts: &mut ImportCounts,
-) -> Result<(), Failure> {
+) -> Result<(), Fault> {
     let store = &call.state.store;
     let limits = call.state.limits;
     let wait = body_timeout(call);
@@ -454,7 +388,7 @@ async fn import_lines(
         .await?;
         lines = rest;
         *counts = after;
-        outcome.map_err(|e| Failure::from(e).after_servers(counts.servers))?;
+        outcome.map_err(|e| Fault::from(e).after_servers(counts.servers))?;
         if end {
             return Ok(());
         }
@@ -490,15 +424,12 @@ fn import_pieces(
 
 /// A live backup: every server's history as NDJSON, one line per server in id order, read in
 /// chunks as it is sent so memory holds a chunk at a time, whatever a history's length.
-fn export(call: &Call<'_>) -> Result<Reply, Failure> {
+fn export(call: &Call<'_>) -> Result<Reply, Fault> {
     // A store whose flush failed may hold unacknowledged writes: no export, rather than one
     // that stops half way.
     if let Some(why) = call.state.store.broken() {
         log::error!("export refused: {why}");
-        return Err(Failure::Fault(
-            503,
-            "The store failed to write to disk; export it after the service is restarted.".into(),
-        ));
+        return Err(Fault::ExportRefused);
     }
     let stream = ExportStream {
         store: Arc::clone(&call.state.store),

@@ -6,6 +6,7 @@ mod accept;
 pub mod actions;
 mod caller;
 mod docs;
+pub mod fault;
 mod forwarded;
 mod ingest;
 mod ops;
@@ -25,8 +26,9 @@ use crate::auth;
 use crate::config::Config;
 use crate::input::Limits;
 use crate::pytext::percent_decode;
-use crate::store::{Store, StoreError};
-use reply::{Reply, fault, new_request_id, route_miss, unauthorized};
+use crate::store::Store;
+use fault::Fault;
+use reply::{Reply, new_request_id, route_miss, unauthorized};
 use version::{Negotiation, Version};
 
 /// Everything a request handler needs; shared by all workers.
@@ -106,8 +108,24 @@ impl Call<'_> {
         }
     }
 
-    pub fn fault(&self, code: u16, message: &str) -> Reply {
-        fault(code, message).request_id(&self.request_id)
+    /// Renders `fault` for this request (request-id headers; version headers are the
+    /// caller's to add). A 500's cause is logged here, never shown.
+    pub fn fail(&self, fault: Fault) -> Reply {
+        if let Fault::Internal(why) = &fault {
+            log::error!("{} {} failed: {why}", self.request_id, self.req.path());
+        }
+        let reply = match &fault {
+            Fault::Unauthorized => {
+                unauthorized(&fault.message(), &self.state.config.www_authenticate_uri())
+            }
+            _ => reply::fault(fault.status(), &fault.message()),
+        };
+        let reply = if fault.hangs_up() {
+            reply.closing()
+        } else {
+            reply
+        };
+        reply.request_id(&self.request_id)
     }
 
     pub fn route_miss(&self) -> HttpResponse {
@@ -121,22 +139,11 @@ impl Call<'_> {
     pub fn negotiate_version(&self) -> Result<Version, HttpResponse> {
         match version::negotiate(self.req.headers()) {
             Negotiation::Ok(v) => Ok(v),
-            Negotiation::Malformed(text) => {
-                let message = format!(
-                    "API Version String {text} is of invalid format. Must be of format MajorNum.MinorNum."
-                );
-                Err(self.fault(400, &message).finish())
-            }
-            Negotiation::Unsupported(text) => {
-                let message = format!(
-                    "Version {text} is not supported by the API. Minimum is 2.1 and maximum is 2.{}.",
-                    version::MAX_MINOR
-                );
-                Err(self
-                    .fault(406, &message)
-                    .versioned(reply::VersionHeaders(text))
-                    .finish())
-            }
+            Negotiation::Malformed(text) => Err(self.fail(Fault::MalformedVersion(text)).finish()),
+            Negotiation::Unsupported(text) => Err(self
+                .fail(Fault::UnsupportedVersion(text.clone()))
+                .versioned(reply::VersionHeaders(text))
+                .finish()),
         }
     }
 
@@ -144,31 +151,14 @@ impl Call<'_> {
     async fn authenticate(&self) -> Result<caller::Caller, HttpResponse> {
         match self.state.auth.authenticate(self.req.headers()).await {
             Ok(ctx) => Ok(caller::Caller::new(ctx, self.state.policy.current())),
-            Err(auth::AuthError::Unauthorized) => {
-                self.route.set("unauthorized");
-                Err(unauthorized(&self.state.config.www_authenticate_uri())
-                    .request_id(&self.request_id)
-                    .finish())
-            }
-            Err(auth::AuthError::Unavailable(why)) => {
-                self.route.set("unavailable");
-                log::error!("{} identity unavailable: {why}", self.request_id);
-                Err(self
-                    .fault(
-                        503,
-                        "The server is currently unavailable. Please try again at a later time.",
-                    )
-                    .finish())
+            Err(e) => {
+                self.route.set(match e {
+                    auth::AuthError::Unauthorized => "unauthorized",
+                    auth::AuthError::Unavailable(_) => "unavailable",
+                });
+                Err(self.fail(Fault::from(e)).finish())
             }
         }
-    }
-
-    /// A failure the caller cannot fix: logged in full, reported without internals.
-    pub fn internal(&self, version: Option<Version>, err: &dyn std::fmt::Display) -> HttpResponse {
-        log::error!("{} {} failed: {err}", self.request_id, self.req.path());
-        self.fault(500, "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.\n<class 'nova.exception.InternalError'>")
-            .versioned_opt(version.map(Into::into))
-            .finish()
     }
 }
 
@@ -352,16 +342,15 @@ async fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
     if let Some(ct) = call.header("content-type") {
         let media = ct.split(';').next().unwrap_or("").trim();
         if !media.is_empty() && ![reply::JSON, reply::COMPUTE_JSON, "text/plain"].contains(&media) {
-            return answer(call.fault(415, "Unsupported Content-Type"));
+            return answer(call.fail(Fault::UnsupportedMediaType));
         }
     }
     if let Some(url_project) = route.project {
         if Some(url_project) != ctx.project() {
-            let message = format!(
-                "Malformed request URL: URL's project_id '{url_project}' doesn't match Context's project_id '{}'",
-                ctx.project().unwrap_or("None")
-            );
-            return answer(call.fault(400, &message));
+            return answer(call.fail(Fault::ProjectMismatch {
+                url: url_project.to_string(),
+                caller: ctx.project().map(str::to_string),
+            }));
         }
     }
     let request = actions::Request {
@@ -378,17 +367,7 @@ async fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
     let result = actions::unless_purged_meanwhile(&request, result);
     match result {
         Ok(reply) => answer(reply),
-        Err(actions::Failure::Fault(code, message)) => answer(call.fault(code, &message)),
-        Err(actions::Failure::Store(e)) => call.internal(version, &e),
-    }
-}
-
-impl From<StoreError> for actions::Failure {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unconfirmed(_) => actions::Failure::Fault(503, e.to_string()),
-            other => actions::Failure::Store(other),
-        }
+        Err(fault) => answer(call.fail(fault)),
     }
 }
 

@@ -220,9 +220,17 @@ pub fn fault(code: u16, message: &str) -> Reply {
 }
 
 /// keystonemiddleware's 401: not a Nova fault, no version headers.
-pub fn unauthorized(www_authenticate_uri: &str) -> Reply {
-    let body = br#"{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}"#;
-    Reply::json(401, "application/json; charset=UTF-8", body.to_vec()).header(
+pub fn unauthorized(message: &str, www_authenticate_uri: &str) -> Reply {
+    let mut body = Vec::with_capacity(128);
+    let mut outer = Obj::begin(&mut body);
+    let mut inner = Obj::begin(outer.key("error"));
+    inner
+        .int("code", 401)
+        .str("title", "Unauthorized")
+        .str("message", message);
+    inner.end();
+    outer.end();
+    Reply::json(401, "application/json; charset=UTF-8", body).header(
         "WWW-Authenticate",
         format!("Keystone uri=\"{www_authenticate_uri}\""),
     )

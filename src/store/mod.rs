@@ -70,22 +70,19 @@ pub enum StoreError {
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StoreError::ServerNotFound(id) => write!(f, "Instance {id} could not be found."),
-            StoreError::ActionNotFound { server, request_id } => {
-                write!(
-                    f,
-                    "Action for request_id {} on instance {server} not found",
-                    excerpt(request_id)
-                )
-            }
-            StoreError::EventNotFound { event, request_id } => {
-                write!(
-                    f,
-                    "Event {} not found for action id {}",
-                    excerpt(event),
-                    excerpt(request_id)
-                )
-            }
+            // Operators' words: what a client reads is the API layer's choice (api::fault).
+            StoreError::ServerNotFound(id) => write!(f, "no server {id}"),
+            StoreError::ActionNotFound { server, request_id } => write!(
+                f,
+                "no action with request id {} on server {server}",
+                excerpt(request_id)
+            ),
+            StoreError::EventNotFound { event, request_id } => write!(
+                f,
+                "no event {} in the action of request id {}",
+                excerpt(event),
+                excerpt(request_id)
+            ),
             StoreError::Corrupt(what) => write!(f, "corrupt record: {what}"),
             StoreError::Open { path, reason } => {
                 write!(f, "cannot open the store at {}: {reason}", path.display())
@@ -93,8 +90,7 @@ impl fmt::Display for StoreError {
             StoreError::Io(e) => write!(f, "storage error: {e}"),
             StoreError::Unconfirmed(id) => write!(
                 f,
-                "The store failed to write to disk, so instance {id} has writes that were not \
-                 acknowledged; its history cannot be shown until the service is restarted."
+                "server {id} has writes that a failed flush did not confirm"
             ),
         }
     }
