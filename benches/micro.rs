@@ -4,8 +4,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use nova_actions::api::actions::write_action;
 use nova_actions::api::version::Version;
+use nova_actions::api::view::write_action;
 use nova_actions::generate::{Shape, generate, server_id};
 use nova_actions::model::ActionView;
 use nova_actions::store::keys::{action_key, decode_action_key};

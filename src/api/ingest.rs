@@ -23,12 +23,12 @@ use futures_core::Stream;
 use uuid::Uuid;
 
 use super::Call;
-use super::actions::{EventShape, write_action};
 use super::fault::Fault;
 use super::reply::{JSON, Reply};
 use super::version::WRITE_VIEW;
+use super::view::{self, EventShape};
 use crate::input::server_uuid;
-use crate::json::{Obj, array};
+use crate::json::Obj;
 use crate::lines::Lines;
 use crate::model::Server;
 use crate::ndjson;
@@ -293,9 +293,11 @@ fn action_reply(
     written: Written<ActionWithEvents>,
     creates: bool,
 ) -> Reply {
-    let (action, events) = &written.record;
-    let version = WRITE_VIEW;
-    let shape = EventShape::new(version, true, true).expect("admins see events");
+    let status = if creates && written.changed { 201 } else { 200 };
+    let (action, mut events) = written.record;
+    // Stored oldest first; shown newest first, as a read shows them.
+    events.reverse();
+    let shape = EventShape::new(WRITE_VIEW, true, true).expect("admins see events");
     let server_project = call
         .state
         .store
@@ -304,26 +306,14 @@ fn action_reply(
         .flatten()
         .map(|s| s.project_id)
         .unwrap_or_default();
-    let host_project = action
-        .project_id
-        .as_deref()
-        .filter(|p| !p.is_empty())
-        .unwrap_or(&server_project);
     let mut body = Vec::new();
-    let mut outer = Obj::begin(&mut body);
-    write_action(
-        outer.key("instanceAction"),
-        &id.hyphenated().to_string(),
-        &action.view(),
-        version,
-        |o| {
-            array(o.key("events"), events.iter().rev(), |out, e| {
-                shape.write(out, e, host_project);
-            });
-        },
-    );
-    outer.end();
-    let status = if creates && written.changed { 201 } else { 200 };
+    let shown = view::Shown {
+        instance: id,
+        action: &action,
+        events: Some((&shape, &events)),
+        server_project: &server_project,
+    };
+    shown.write(&mut body, WRITE_VIEW);
     Reply::json(status, JSON, body)
 }
 

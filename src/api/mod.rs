@@ -3,7 +3,7 @@
 //! which auth, routing and versions are checked) are part of the contract.
 
 mod accept;
-pub mod actions;
+mod actions;
 mod caller;
 mod docs;
 pub mod fault;
@@ -14,6 +14,7 @@ mod query;
 mod reply;
 mod stream;
 pub mod version;
+pub mod view;
 
 use std::cell::Cell;
 use std::sync::Arc;

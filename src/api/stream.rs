@@ -9,8 +9,8 @@ use actix_web::web::Bytes;
 use futures_core::Stream;
 use uuid::Uuid;
 
-use super::actions::write_action;
 use super::version::Version;
+use super::view::write_action;
 use crate::store::keys::ActionKey;
 use crate::store::{ActionFilter, Store, StoreError};
 
