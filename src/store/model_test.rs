@@ -369,7 +369,7 @@ impl Model {
                 }
                 let start = start_of(op);
                 if let Some(i) = self.find(&id, REQUEST_IDS[*rid]) {
-                    if super::is_retry_of(&self.actions[&id][i].action, &start) {
+                    if super::write::is_retry_of(&self.actions[&id][i].action, &start) {
                         return self.reply(&id, i, false);
                     }
                 }

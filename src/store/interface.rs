@@ -1,0 +1,104 @@
+//! The types the store's questions and writes take and give: what a caller (the API, the
+//! CLI) needs to know of the store, with no sled or bincode type in them.
+
+use super::keys::ActionKey;
+use super::{Result, Store, StoreError};
+use crate::model::{Action, Event};
+use crate::timeutil::Micros;
+
+/// Which of a server's actions a list wants, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ActionFilter {
+    /// Only actions strictly older (in list order) than this key: the marker.
+    pub older_than: Option<ActionKey>,
+    /// `updated_at >= since` (inclusive, Nova's `changes-since`).
+    pub since: Option<Micros>,
+    /// `updated_at <= before` (inclusive, Nova's `changes-before`).
+    pub before: Option<Micros>,
+}
+
+/// What a server upsert sets. The soft-delete state is not part of it: it has its own call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerFields {
+    pub project_id: String,
+    pub user_id: Option<String>,
+    pub host: Option<String>,
+    pub created_at: Option<Micros>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionStart {
+    pub request_id: String,
+    pub action: String,
+    pub user_id: Option<String>,
+    pub project_id: Option<String>,
+    pub start_time: Micros,
+    /// The caller named the time, so a retry must name the same one to count as a retry.
+    pub time_given: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventStart {
+    pub request_id: String,
+    pub event: String,
+    pub host: Option<String>,
+    pub details: Option<String>,
+    pub start_time: Micros,
+    pub time_given: bool,
+    /// Attach to the server's newest action when the request id matches none (Nova does this
+    /// when a compute service restarts mid-operation).
+    pub fallback_to_last_action: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFinish {
+    pub request_id: String,
+    pub event: String,
+    pub result: String,
+    pub traceback: Option<String>,
+    pub details: Option<String>,
+    pub finish_time: Micros,
+    pub time_given: bool,
+    pub fallback_to_last_action: bool,
+}
+
+/// The outcome of a write: the stored record, and whether this call changed anything (a retry of
+/// an already applied write changes nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written<T> {
+    pub record: T,
+    pub changed: bool,
+}
+
+/// A write applied in memory, not yet known to be on disk: acknowledge it only after
+/// [`Applied::wait`] or [`Applied::durable`].
+#[must_use = "a write is not durable until it has been waited for"]
+pub struct Applied<T> {
+    pub(super) written: Written<T>,
+    pub(super) ticket: u64,
+}
+
+impl<T> Applied<T> {
+    /// Blocks until the write is on disk.
+    pub fn wait(self, store: &Store) -> Result<Written<T>> {
+        store.commit.wait(self.ticket).map_err(flush_error)?;
+        Ok(self.written)
+    }
+
+    /// Resolves once the write is on disk, without holding a thread.
+    pub async fn durable(self, store: &Store) -> Result<Written<T>> {
+        store
+            .commit
+            .wait_async(self.ticket)
+            .await
+            .map_err(flush_error)?;
+        Ok(self.written)
+    }
+}
+
+pub(super) fn flush_error(why: String) -> StoreError {
+    StoreError::Io(sled::Error::Io(std::io::Error::other(why)))
+}
+
+/// An action with its events (oldest first), as a write returns it.
+pub type ActionWithEvents = (Action, Vec<Event>);
