@@ -80,7 +80,9 @@ fn concurrent_imports_of_one_file_store_it_once() {
     assert_eq!(once.import(ndjson.as_bytes()).status, 200);
     let want = export(once.addr);
 
-    let server = TestServer::start();
+    // As many workers as importers, so that all eight run at once whatever the service does
+    // with them.
+    let server = TestServer::with_config(|c| c.server.workers = 8);
     let addr = server.addr;
     let barrier = Arc::new(Barrier::new(8));
     let importers: Vec<_> = (0..8)
