@@ -17,7 +17,7 @@ use crate::json::Obj;
 use crate::model::Server;
 use crate::policy;
 use crate::pytext::{parse_query, urlencode};
-use crate::store::ActionFilter;
+use crate::store::{After, PageQuery};
 
 pub struct Request<'a> {
     pub call: &'a Call<'a>,
@@ -115,27 +115,20 @@ pub fn list(r: &Request<'_>) -> Outcome {
             br#"{"instanceActions": []}"#.to_vec(),
         ));
     }
-    let store = &r.call.state.store;
-    let older_than = match &query.marker {
-        Some(marker) => match store.find_action(&id, marker)? {
-            Some((key, _)) => Some(key),
-            None => return Err(bad_request("Marker None could not be found.")),
-        },
-        None => None,
-    };
-    let filter = ActionFilter {
-        older_than,
+    let max = usize::try_from(limit).unwrap_or(usize::MAX);
+    let page = PageQuery {
+        after: query.marker.as_deref().map_or(After::Start, After::Marker),
         since: query.since,
         before: query.before,
+        limit: max,
     };
-    let max = usize::try_from(limit).unwrap_or(usize::MAX);
     let mut body = Vec::with_capacity(400 * max.min(1000) + 256);
     let mut outer = Obj::begin(&mut body);
     let instance = id.hyphenated().to_string();
     let items = outer.key("instanceActions");
     items.push(b'[');
     let mut last = String::new();
-    let count = store.visit_newest_first(&id, &filter, max, |_, a| {
+    let end = r.call.state.store.list_page(&id, &page, |a| {
         if !last.is_empty() {
             // A request id is never empty: there was an item before this one.
             items.extend_from_slice(b", ");
@@ -145,31 +138,11 @@ pub fn list(r: &Request<'_>) -> Outcome {
         last.push_str(a.request_id);
     })?;
     items.push(b']');
-    if count as u64 == limit {
+    if end.count as u64 == limit {
         view::write_next_link(outer.key("links"), &next_link(r, &pairs, &last));
     }
     outer.end();
     Ok(Reply::json(200, r.content_type(), body))
-}
-
-/// A purge removes the server record first and its history after it, in several steps, so a
-/// read that overlapped one may have seen part of the history, or an index entry whose action
-/// went before it was read (a storage error). If the server is gone once the answer is built,
-/// the read raced its purge: it answers 404, as if it came after. (An answer that streams
-/// checks only its first part.)
-pub fn unless_purged_meanwhile(r: &Request<'_>, result: Outcome) -> Outcome {
-    match result {
-        Ok(_) | Err(Fault::Internal(_)) => {
-            let gone = server_uuid(r.server)
-                .is_some_and(|id| matches!(r.call.state.store.server(&id), Ok(None)));
-            if gone {
-                Err(Fault::InstanceNotFound(r.server.to_string()))
-            } else {
-                result
-            }
-        }
-        other => other,
-    }
 }
 
 /// Below 2.58 there is no paging: every action of the server, newest first, streamed when long.
@@ -193,14 +166,10 @@ pub fn show(r: &Request<'_>, request_id: &str) -> Outcome {
     }
     let (id, server) = r.server()?;
     r.authorize(policy::SHOW, &server)?;
-    let store = &r.call.state.store;
-    let Some((key, action)) = store.find_action(&id, request_id)? else {
-        return Err(Fault::ActionNotFound(request_id.to_string()));
-    };
     let shape = event_shape_for(r, &server);
-    let events = match shape {
-        None => Vec::new(),
-        Some(_) => store.events_newest_first(&key)?,
+    let shown = r.call.state.store.show(&id, request_id, shape.is_some())?;
+    let Some((action, events)) = shown else {
+        return Err(Fault::ActionNotFound(request_id.to_string()));
     };
     let mut body = Vec::with_capacity(512 + 512 * events.len());
     let shown = view::Shown {

@@ -26,6 +26,8 @@ pub enum Fault {
     UnsupportedVersion(String),
     /// 400: a write names a server by something that is not a canonical UUID.
     InvalidServerId(String),
+    /// 400: a list's marker names no action.
+    MarkerNotFound,
     /// 400: the project in the URL is not the caller's.
     ProjectMismatch { url: String, caller: Option<String> },
     /// 403: the policy rule that refused.
@@ -76,6 +78,7 @@ impl Fault {
             | Fault::MalformedVersion(_)
             | Fault::ProjectMismatch { .. }
             | Fault::InvalidServerId(_)
+            | Fault::MarkerNotFound
             | Fault::BadImportLine { .. } => 400,
             Fault::Unauthorized => 401,
             Fault::Forbidden(_) => 403,
@@ -117,6 +120,7 @@ impl Fault {
                 "Invalid server id '{}': expected a lowercase UUID (8-4-4-4-12 hex).",
                 excerpt(text)
             ),
+            Fault::MarkerNotFound => "Marker None could not be found.".into(),
             Fault::Forbidden(rule) => format!("Policy doesn't allow {rule} to be performed."),
             // The id from the path in full, as Nova does (a path is bounded by the head limit).
             Fault::InstanceNotFound(id) => format!("Instance {id} could not be found."),
@@ -213,6 +217,7 @@ impl From<StoreError> for Fault {
                 Fault::EventNotFound { event, request_id }
             }
             StoreError::Unconfirmed(id) => Fault::Unconfirmed(id),
+            StoreError::MarkerNotFound => Fault::MarkerNotFound,
             e @ (StoreError::Corrupt(_) | StoreError::Open { .. } | StoreError::Io(_)) => {
                 Fault::Internal(e.to_string())
             }

@@ -365,7 +365,6 @@ async fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
         None => actions::list(&request),
         Some(rid) => actions::show(&request, rid),
     };
-    let result = actions::unless_purged_meanwhile(&request, result);
     match result {
         Ok(reply) => answer(reply),
         Err(fault) => answer(call.fail(fault)),

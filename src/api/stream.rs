@@ -11,8 +11,7 @@ use uuid::Uuid;
 
 use super::version::Version;
 use super::view::write_action;
-use crate::store::keys::ActionKey;
-use crate::store::{ActionFilter, Store, StoreError};
+use crate::store::{After, Cursor, PageQuery, Store, StoreError};
 
 /// Actions per chunk; a history of at most this many goes out as one sized body.
 const CHUNK: usize = 500;
@@ -22,7 +21,7 @@ pub struct ActionStream {
     server: Uuid,
     instance: String,
     version: Version,
-    after: Option<ActionKey>,
+    after: Option<Cursor>,
     written: bool,
     done: bool,
 }
@@ -50,22 +49,21 @@ impl ActionStream {
         if self.after.is_none() && !self.written {
             out.extend_from_slice(br#"{"instanceActions": ["#);
         }
-        let filter = ActionFilter {
-            older_than: self.after,
-            ..ActionFilter::default()
+        let page = PageQuery {
+            after: self.after.map_or(After::Start, After::Cursor),
+            since: None,
+            before: None,
+            limit: CHUNK,
         };
-        let (instance, version, mut written, mut after) =
-            (&self.instance, self.version, self.written, self.after);
-        let count =
-            self.store
-                .visit_newest_first(&self.server, &filter, CHUNK, |key, action| {
-                    if written {
-                        out.extend_from_slice(b", ");
-                    }
-                    write_action(out, instance, action, version, |_| ());
-                    written = true;
-                    after = Some(*key);
-                })?;
+        let (instance, version, mut written) = (&self.instance, self.version, self.written);
+        let end = self.store.list_page(&self.server, &page, |action| {
+            if written {
+                out.extend_from_slice(b", ");
+            }
+            write_action(out, instance, action, version, |_| ());
+            written = true;
+        })?;
+        let (count, after) = (end.count, end.cursor.or(self.after));
         (self.written, self.after) = (written, after);
         if count < CHUNK {
             out.extend_from_slice(b"]}");

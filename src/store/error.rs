@@ -25,6 +25,8 @@ pub enum StoreError {
         reason: String,
     },
     Io(sled::Error),
+    /// A list's marker names no action of the server.
+    MarkerNotFound,
     /// A failed flush covered writes to this server: what memory holds may not be on disk.
     Unconfirmed(Uuid),
 }
@@ -45,6 +47,7 @@ impl fmt::Display for StoreError {
                 excerpt(event),
                 excerpt(request_id)
             ),
+            StoreError::MarkerNotFound => write!(f, "the marker names no action"),
             StoreError::Corrupt(what) => write!(f, "corrupt record: {what}"),
             StoreError::Open { path, reason } => {
                 write!(f, "cannot open the store at {}: {reason}", path.display())

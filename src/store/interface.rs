@@ -6,7 +6,43 @@ use super::{Result, Store, StoreError};
 use crate::model::{Action, Event};
 use crate::timeutil::Micros;
 
-/// Which of a server's actions a list wants, newest first.
+/// Which page of a server's actions a list asks for, newest first.
+#[derive(Debug, Clone)]
+pub struct PageQuery<'a> {
+    pub after: After<'a>,
+    /// `updated_at >= since` (inclusive, Nova's `changes-since`).
+    pub since: Option<Micros>,
+    /// `updated_at <= before` (inclusive, Nova's `changes-before`).
+    pub before: Option<Micros>,
+    /// Most actions the page holds.
+    pub limit: usize,
+}
+
+/// Where a page starts.
+#[derive(Debug, Clone, Copy)]
+pub enum After<'a> {
+    /// At the newest action.
+    Start,
+    /// After the (newest) action with this request id: Nova's `marker`.
+    Marker(&'a str),
+    /// After where the previous page ended (a chunked read of a whole history).
+    Cursor(Cursor),
+}
+
+/// A position in a server's history, as a page returns it. Opaque to callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor(pub(super) ActionKey);
+
+/// How a page ended.
+#[derive(Debug, Clone, Copy)]
+pub struct PageEnd {
+    /// Actions on the page.
+    pub count: usize,
+    /// After the last of them, to read on from; None for an empty page.
+    pub cursor: Option<Cursor>,
+}
+
+/// Which of a server's actions a scan wants, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct ActionFilter {
     /// Only actions strictly older (in list order) than this key: the marker.

@@ -33,8 +33,8 @@ use error::{TxResult, abort};
 pub use import::ImportCounts;
 use interface::flush_error;
 pub use interface::{
-    ActionFilter, ActionStart, ActionWithEvents, Applied, EventFinish, EventStart, ServerFields,
-    Written,
+    ActionFilter, ActionStart, ActionWithEvents, After, Applied, Cursor, EventFinish, EventStart,
+    PageEnd, PageQuery, ServerFields, Written,
 };
 use keys::{
     ActionKey, action_key, first_started_at_or_before, is_newer, last_started_at_or_after,

@@ -37,6 +37,74 @@ impl Store {
             .transpose()
     }
 
+    /// A page of a server's actions, newest first, each handed to `visit` as it is read in
+    /// place from the store's pages. A read that raced a purge of the server fails with
+    /// `ServerNotFound`, as if it came after the purge (see `unless_purged`).
+    pub fn list_page(
+        &self,
+        server: &Uuid,
+        query: &PageQuery<'_>,
+        mut visit: impl FnMut(&ActionView<'_>),
+    ) -> Result<PageEnd> {
+        let older_than = match query.after {
+            After::Start => None,
+            After::Cursor(Cursor(key)) => Some(key),
+            After::Marker(request_id) => match self.find_action(server, request_id) {
+                Ok(Some((key, _))) => Some(key),
+                Ok(None) => return Err(StoreError::MarkerNotFound),
+                Err(e) => return self.unless_purged(server, Err(e)),
+            },
+        };
+        let filter = ActionFilter {
+            older_than,
+            since: query.since,
+            before: query.before,
+        };
+        let mut cursor = None;
+        let count = self.visit_newest_first(server, &filter, query.limit, |key, action| {
+            visit(action);
+            cursor = Some(Cursor(*key));
+        });
+        self.unless_purged(server, count.map(|count| PageEnd { count, cursor }))
+    }
+
+    /// The newest action of `server` with this request id, with its events newest first when
+    /// `with_events`; None when there is none. Races with purges as [`Store::list_page`].
+    pub fn show(
+        &self,
+        server: &Uuid,
+        request_id: &str,
+        with_events: bool,
+    ) -> Result<Option<(Action, Vec<Event>)>> {
+        let found = self.find_action(server, request_id).and_then(|found| {
+            let Some((key, action)) = found else {
+                return Ok(None);
+            };
+            let events = match with_events {
+                true => self.events_newest_first(&key)?,
+                false => Vec::new(),
+            };
+            Ok(Some((action, events)))
+        });
+        self.unless_purged(server, found)
+    }
+
+    /// A purge takes the server record first and its history after it, so a read that
+    /// overlapped one may have seen part of a history, or an index entry whose action went
+    /// before it was read (a storage error). If the server is gone once the read is done, the
+    /// read raced the purge: it fails as if it came after.
+    fn unless_purged<T>(&self, server: &Uuid, result: Result<T>) -> Result<T> {
+        match result {
+            Ok(_) | Err(StoreError::Corrupt(_) | StoreError::Io(_)) => {
+                if let Ok(false) = self.servers.contains_key(server.as_bytes()) {
+                    return Err(StoreError::ServerNotFound(*server));
+                }
+                result
+            }
+            other => other,
+        }
+    }
+
     /// The newest action of `server` with this request id.
     pub fn find_action(
         &self,
