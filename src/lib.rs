@@ -36,7 +36,7 @@ pub struct Service {
     pub addr: SocketAddr,
     pub store: Arc<Store>,
     server: actix_web::dev::Server,
-    background: Arc<AtomicBool>,
+    stop_retention: Arc<AtomicBool>,
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
     drain_for: Duration,
 }
@@ -50,7 +50,7 @@ impl Service {
             self.drain_for,
         ));
         let served = self.server.await;
-        self.background.store(true, Ordering::Relaxed);
+        self.stop_retention.store(true, Ordering::Relaxed);
         let store = self.store;
         let flushed = web::block(move || store.durable()).await;
         served?;
@@ -120,7 +120,7 @@ pub fn build_with_store(
         // Signals are ours: the first stops gracefully, a second exits at once.
         .disable_signals();
     let addr = *server.addrs().first().ok_or("no listen address")?;
-    let background = Arc::new(AtomicBool::new(false));
+    let stop_retention = Arc::new(AtomicBool::new(false));
     resume_purges_in_background(&store);
     if let Some(keep) = config.retention.deleted_servers_after {
         let every = Duration::from_secs(config.retention.interval.seconds());
@@ -132,14 +132,14 @@ pub fn build_with_store(
             Arc::clone(&store),
             Duration::from_secs(keep.seconds()),
             every,
-            Arc::clone(&background),
+            Arc::clone(&stop_retention),
         );
     }
     Ok(Service {
         addr,
         store,
         server: server.run(),
-        background,
+        stop_retention,
         in_flight,
         drain_for: Duration::from_secs(config.server.shutdown_timeout.seconds()),
     })

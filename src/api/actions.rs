@@ -21,7 +21,7 @@ use crate::store::{After, PageQuery};
 
 pub struct Request<'a> {
     pub call: &'a Call<'a>,
-    pub ctx: &'a Caller,
+    pub caller: &'a Caller,
     pub version: Version,
     /// Under `/v2/`: version 2.1, no query validation, deleted servers hidden.
     pub legacy: bool,
@@ -49,8 +49,8 @@ impl Request<'_> {
         let server = self.call.state.store.server(&id)?.ok_or_else(not_found)?;
         // Nova filters by project only for "user contexts": not for admins, and not for tokens
         // without a project (system or unscoped), which then meet the policy instead (403).
-        let visible = match self.ctx.project() {
-            _ if self.ctx.is_admin() => true,
+        let visible = match self.caller.project() {
+            _ if self.caller.is_admin() => true,
             None => true,
             Some(p) => p == server.project_id,
         };
@@ -63,7 +63,7 @@ impl Request<'_> {
     }
 
     fn authorize(&self, rule: &'static str, server: &Server) -> Result<(), Fault> {
-        if self.ctx.allows(rule, &server.project_id) {
+        if self.caller.allows(rule, &server.project_id) {
             Ok(())
         } else {
             Err(Fault::Forbidden(rule))
@@ -183,8 +183,8 @@ pub fn show(r: &Request<'_>, request_id: &str) -> Outcome {
 }
 
 fn event_shape_for(r: &Request<'_>, server: &Server) -> Option<EventShape> {
-    let events = r.ctx.allows(policy::EVENTS, &server.project_id);
-    let details = r.ctx.allows(policy::EVENTS_DETAILS, &server.project_id);
+    let events = r.caller.allows(policy::EVENTS, &server.project_id);
+    let details = r.caller.allows(policy::EVENTS_DETAILS, &server.project_id);
     EventShape::new(r.version, events, details)
 }
 
@@ -205,7 +205,7 @@ fn next_link(r: &Request<'_>, pairs: &[(String, String)], last: &str) -> String 
         if raw_query.is_empty() { "" } else { "?" }
     );
     // Nova's `project_id in request.url` (an empty or missing project never goes in).
-    let project = match r.ctx.project() {
+    let project = match r.caller.project() {
         Some(p) if !p.is_empty() && full_url.contains(p) => p,
         _ => "",
     };

@@ -7,7 +7,7 @@ use crate::auth::Context;
 use crate::policy::{Creds, Policy, Target};
 
 pub struct Caller {
-    pub ctx: Context,
+    pub identity: Context,
     creds: Creds,
     policy: Arc<Policy>,
 }
@@ -23,7 +23,11 @@ impl Caller {
             is_admin: false,
         };
         creds.is_admin = policy.is_admin(&creds);
-        Caller { ctx, creds, policy }
+        Caller {
+            identity: ctx,
+            creds,
+            policy,
+        }
     }
 
     pub fn is_admin(&self) -> bool {
@@ -32,7 +36,7 @@ impl Caller {
 
     /// The caller's project, if the token is project-scoped.
     pub fn project(&self) -> Option<&str> {
-        self.ctx.project_id.as_deref()
+        self.identity.project_id.as_deref()
     }
 
     /// Evaluates `rule` against the target `{"project_id": <project>}` (Nova's target for every

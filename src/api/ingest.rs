@@ -79,8 +79,8 @@ fn route(method: &Method, rest: &str) -> Option<Target> {
 }
 
 pub async fn handle(call: &Call<'_>, rest: &str, payload: &mut web::Payload) -> HttpResponse {
-    let ctx = match call.authenticate().await {
-        Ok(ctx) => ctx,
+    let caller = match call.authenticate().await {
+        Ok(caller) => caller,
         Err(answer) => return answer,
     };
     // Nova's `?_method=` override belongs to the read API: a write answers only its own method,
@@ -90,7 +90,7 @@ pub async fn handle(call: &Call<'_>, rest: &str, payload: &mut web::Payload) -> 
     };
     // A write has no owning project yet: the target is the caller's own project, and the
     // default rule looks at roles only.
-    if !ctx.allows(policy::WRITE, ctx.project().unwrap_or("")) {
+    if !caller.allows(policy::WRITE, caller.project().unwrap_or("")) {
         return call.fail(Fault::Forbidden(policy::WRITE)).finish();
     }
     if let Some(ct) = call.header("content-type") {

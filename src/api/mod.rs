@@ -151,7 +151,7 @@ impl Call<'_> {
     /// The caller, or the answer to send instead (401, or 503 when identity is unavailable).
     async fn authenticate(&self) -> Result<caller::Caller, HttpResponse> {
         match self.state.auth.authenticate(self.req.headers()).await {
-            Ok(ctx) => Ok(caller::Caller::new(ctx, self.state.policy.current())),
+            Ok(caller) => Ok(caller::Caller::new(caller, self.state.policy.current())),
             Err(e) => {
                 self.route.set(match e {
                     auth::AuthError::Unauthorized => "unauthorized",
@@ -312,8 +312,8 @@ fn is_project_id(segment: &str) -> bool {
 }
 
 async fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
-    let ctx = match call.authenticate().await {
-        Ok(ctx) => ctx,
+    let caller = match call.authenticate().await {
+        Ok(caller) => caller,
         Err(answer) => return answer,
     };
     let Some(route) = route(rest).filter(|_| call.method == Method::GET) else {
@@ -347,16 +347,16 @@ async fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
         }
     }
     if let Some(url_project) = route.project {
-        if Some(url_project) != ctx.project() {
+        if Some(url_project) != caller.project() {
             return answer(call.fail(Fault::ProjectMismatch {
                 url: url_project.to_string(),
-                caller: ctx.project().map(str::to_string),
+                caller: caller.project().map(str::to_string),
             }));
         }
     }
     let request = actions::Request {
         call,
-        ctx: &ctx,
+        caller: &caller,
         version: version.unwrap_or(Version::DEFAULT),
         legacy,
         server: route.server,
