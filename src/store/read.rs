@@ -275,6 +275,7 @@ impl Store {
     }
 
     /// A server's whole history, oldest first, each action with its events oldest first.
+    #[cfg(test)]
     pub fn history(&self, server: &Uuid) -> Result<Vec<ActionWithEvents>> {
         let chunk = self.history_chunk(server, None, usize::MAX)?;
         Ok(chunk.into_iter().map(|(_, action)| action).collect())

@@ -269,16 +269,19 @@ impl Store {
         Ok(self.applied(server, written))
     }
 
-    // ----- the same writes, waiting for durability -----
+    // ----- the same writes, waiting for durability (for tests) -----
 
+    #[cfg(test)]
     pub fn upsert_server(&self, id: &Uuid, fields: ServerFields) -> Result<Written<Server>> {
         self.apply_upsert_server(id, fields)?.wait(self)
     }
 
+    #[cfg(test)]
     pub fn soft_delete_server(&self, id: &Uuid, at: Micros) -> Result<Written<Server>> {
         self.apply_soft_delete_server(id, at)?.wait(self)
     }
 
+    #[cfg(test)]
     pub fn start_action(
         &self,
         server: &Uuid,
@@ -287,6 +290,7 @@ impl Store {
         self.apply_start_action(server, start)?.wait(self)
     }
 
+    #[cfg(test)]
     pub fn finish_action(
         &self,
         server: &Uuid,
@@ -298,6 +302,7 @@ impl Store {
             .wait(self)
     }
 
+    #[cfg(test)]
     pub fn start_event(
         &self,
         server: &Uuid,
@@ -306,6 +311,7 @@ impl Store {
         self.apply_start_event(server, start)?.wait(self)
     }
 
+    #[cfg(test)]
     pub fn finish_event(
         &self,
         server: &Uuid,
