@@ -69,15 +69,7 @@ fn pair(element: &[(String, String)], name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::http::header::{HeaderName, HeaderValue};
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (k, v) in pairs {
-            map.append(HeaderName::from_static(k), HeaderValue::from_static(v));
-        }
-        map
-    }
+    use crate::api::header_map as headers;
 
     const SPOOFED: &[(&str, &str)] = &[
         ("host", "api.example:8774"),

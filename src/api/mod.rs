@@ -371,6 +371,19 @@ async fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
     }
 }
 
+/// Test requests' headers, from static pairs.
+#[cfg(test)]
+pub(crate) fn header_map(
+    pairs: &[(&'static str, &'static str)],
+) -> actix_web::http::header::HeaderMap {
+    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+    let mut map = HeaderMap::new();
+    for (k, v) in pairs {
+        map.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+    }
+    map
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,15 +115,7 @@ pub fn parse(text: &str) -> Negotiation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::http::header::{HeaderName, HeaderValue};
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (k, v) in pairs {
-            map.append(HeaderName::from_static(k), HeaderValue::from_static(v));
-        }
-        map
-    }
+    use crate::api::header_map as headers;
 
     fn ok(minor: u32) -> Negotiation {
         Negotiation::Ok(Version(minor))

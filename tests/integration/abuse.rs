@@ -16,7 +16,7 @@ use crate::durability::{EPOCH, bounded};
 const SID: &str = "c6000000-0000-4000-8000-000000000001";
 
 /// NDJSON of `servers` servers with `actions` finished actions of one event each.
-fn histories(prefix: &str, servers: usize, actions: usize) -> String {
+pub(crate) fn histories(prefix: &str, servers: usize, actions: usize) -> String {
     let mut out = String::new();
     for s in 0..servers {
         out.push_str(&format!(

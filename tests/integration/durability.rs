@@ -1041,25 +1041,7 @@ fn an_http_import_racing_writes_to_other_servers_completes() {
     let server = TestServer::start();
     let addr = server.addr;
     const IMPORTED: usize = 30;
-    let mut ndjson = String::new();
-    for s in 0..IMPORTED {
-        ndjson.push_str(&format!(
-            r#"{{"uuid":"c3000000-0000-4000-8000-{s:012}","project_id":"p","actions":["#
-        ));
-        for a in 0..20 {
-            if a > 0 {
-                ndjson.push(',');
-            }
-            let t = EPOCH + (a as i64) * 1_000_000;
-            ndjson.push_str(&format!(
-                r#"{{"request_id":"req-{a}","action":"resize","start_time":"{}","events":[{{"event":"ev","start_time":"{}","finish_time":"{}","result":"Success"}}]}}"#,
-                format_micros(t),
-                format_micros(t + 1),
-                format_micros(t + 2)
-            ));
-        }
-        ndjson.push_str("]}\n");
-    }
+    let ndjson = crate::abuse::histories("c3000000", IMPORTED, 20);
     let import = {
         let ndjson = ndjson.clone();
         std::thread::spawn(move || http(addr, "POST", "/ingest/v1/import", &ndjson))
