@@ -9,7 +9,7 @@ use nova_actions::api::view::write_action;
 use nova_actions::generate::{Shape, generate, server_id};
 use nova_actions::model::ActionView;
 use nova_actions::store::keys::{action_key, decode_action_key};
-use nova_actions::store::{ActionFilter, Store};
+use nova_actions::store::{After, PageQuery, Store};
 
 fn keys(c: &mut Criterion) {
     let server = server_id(7);
@@ -69,39 +69,34 @@ fn scan(c: &mut Criterion) {
     };
     generate(&store, shape, |_| ()).expect("generated");
     let server = server_id(0);
-    let middle = store
-        .actions_newest_first(&server, &ActionFilter::default())
-        .unwrap()
-        .nth(5_000)
-        .unwrap()
-        .unwrap()
-        .0;
-    let page = |filter: &ActionFilter| {
-        store.visit_newest_first(&server, filter, 50, |_, a| {
+    let query = |after, since| PageQuery {
+        after,
+        since,
+        before: None,
+        limit: 50,
+    };
+    let mut middle = String::new();
+    let to_middle = PageQuery {
+        limit: 5_001,
+        ..query(After::Start, None)
+    };
+    store
+        .list_page(&server, &to_middle, |a| middle = a.request_id.to_string())
+        .unwrap();
+    let page = |query: &PageQuery<'_>| {
+        store.list_page(&server, query, |a| {
             black_box(a.request_id);
         })
     };
     c.bench_function("page of 50, newest", |b| {
-        b.iter(|| page(&ActionFilter::default()).unwrap());
+        b.iter(|| page(&query(After::Start, None)).unwrap());
     });
     c.bench_function("page of 50 after a marker in the middle", |b| {
-        b.iter(|| {
-            page(&ActionFilter {
-                older_than: Some(middle),
-                ..ActionFilter::default()
-            })
-            .unwrap()
-        });
+        b.iter(|| page(&query(After::Marker(&middle), None)).unwrap());
     });
     c.bench_function("page of 50, changes-since the last hour", |b| {
         let since = Some(shape.start + 10_000 * 75_000_000 - 3_600_000_000);
-        b.iter(|| {
-            page(&ActionFilter {
-                since,
-                ..ActionFilter::default()
-            })
-            .unwrap()
-        });
+        b.iter(|| page(&query(After::Start, since)).unwrap());
     });
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);

@@ -307,6 +307,62 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    #[test]
+    fn a_layout_4_store_buries_what_interrupted_purges_left_and_finishes_them() {
+        let dir = std::env::temp_dir().join(format!("nova-actions-unit-{}", Uuid::new_v4()));
+        let (kept, orphan) = (Uuid::from_u128(0x10), Uuid::from_u128(0x20));
+        let action = |n: i64| Action {
+            request_id: format!("req-{n}"),
+            action: "stop".into(),
+            user_id: None,
+            project_id: None,
+            start_time: n,
+            finish_time: None,
+            updated_at: Some(n),
+            message: None,
+            created_at: None,
+        };
+        {
+            // What a layout-4 purge killed half way left: history without a server record.
+            let db = sled::open(&dir).unwrap();
+            let servers = db.open_tree("servers").unwrap();
+            let actions = db.open_tree("actions").unwrap();
+            let by_request = db.open_tree("action_by_request").unwrap();
+            let server = Server {
+                project_id: "p".into(),
+                user_id: None,
+                host: None,
+                created_at: None,
+                deleted: false,
+                deleted_at: None,
+            };
+            servers.insert(kept.as_bytes(), encode(&server)).unwrap();
+            for id in [kept, orphan] {
+                for n in 0..5 {
+                    let key = action_key(&id, n, n as u64);
+                    actions.insert(key, encode_action(&action(n), &[])).unwrap();
+                    by_request
+                        .insert(request_key(&id, &format!("req-{n}")), &key[..])
+                        .unwrap();
+                }
+            }
+            db.insert("format", &[4]).unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.db.get("format").unwrap().unwrap().as_ref(), [LAYOUT]);
+        assert_eq!(store.purges_pending().unwrap(), 1);
+        assert_eq!(store.server(&orphan).unwrap(), None);
+        assert_eq!(store.resume_purges().unwrap(), 1);
+        assert_eq!(store.purges_pending().unwrap(), 0);
+        assert_eq!(store.actions.scan_prefix(orphan.as_bytes()).count(), 0);
+        assert_eq!(store.by_request.scan_prefix(orphan.as_bytes()).count(), 0);
+        assert_eq!(store.actions.scan_prefix(kept.as_bytes()).count(), 5);
+        assert!(store.show(&kept, "req-3", false).unwrap().is_some());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     fn temp_store() -> (Store, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("nova-actions-unit-{}", Uuid::new_v4()));
         (Store::open(&dir).unwrap(), dir)

@@ -106,7 +106,7 @@ impl Store {
     }
 
     /// The newest action of `server` with this request id.
-    pub fn find_action(
+    pub(super) fn find_action(
         &self,
         server: &Uuid,
         request_id: &str,
@@ -125,7 +125,7 @@ impl Store {
     }
 
     /// An action's events, newest first.
-    pub fn events_newest_first(&self, action: &ActionKey) -> Result<Vec<Event>> {
+    pub(super) fn events_newest_first(&self, action: &ActionKey) -> Result<Vec<Event>> {
         let mut events = self.events_of(action)?;
         events.reverse();
         Ok(events)
@@ -166,9 +166,10 @@ impl Store {
         }))
     }
 
-    /// A server's actions, newest first, restricted by `filter`. Lazy: a page reads only what it
-    /// returns plus what the time bounds cannot rule out.
-    pub fn actions_newest_first(
+    /// A server's actions, newest first, restricted by `filter`, decoded whole (for tests; the
+    /// API reads pages in place with `list_page`).
+    #[cfg(test)]
+    pub(crate) fn actions_newest_first(
         &self,
         server: &Uuid,
         filter: &ActionFilter,
@@ -194,7 +195,7 @@ impl Store {
 
     /// Hands up to `max` of a server's actions matching `filter`, newest first, to `visit`,
     /// read in place from the store's pages. Returns how many it handed over.
-    pub fn visit_newest_first(
+    pub(super) fn visit_newest_first(
         &self,
         server: &Uuid,
         filter: &ActionFilter,
@@ -223,7 +224,7 @@ impl Store {
     }
 
     /// Every server id in key order.
-    pub fn server_ids(&self) -> impl Iterator<Item = Result<(Uuid, Server)>> + '_ {
+    pub(super) fn server_ids(&self) -> impl Iterator<Item = Result<(Uuid, Server)>> + '_ {
         self.servers.iter().map(|item| {
             let (k, v) = item?;
             let id = Uuid::from_slice(&k).map_err(|_| StoreError::Corrupt("server key".into()))?;

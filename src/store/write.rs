@@ -335,7 +335,7 @@ impl Store {
     }
 
     /// An action's events, oldest first.
-    pub fn events_of(&self, key: &ActionKey) -> Result<Vec<Event>> {
+    pub(super) fn events_of(&self, key: &ActionKey) -> Result<Vec<Event>> {
         match self.actions.get(key)? {
             Some(bytes) => decode_events(split_action(&bytes)?.1),
             None => Ok(Vec::new()),
