@@ -22,22 +22,14 @@ impl Store {
         };
         std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
         remove_half_written_snapshots(dir).map_err(|e| open_err(e.to_string()))?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            // Every write is flushed by the group commit; a timer flushing on top only competes.
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| {
-                match e {
-            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => open_err(
+        let db = open_sled(dir, cache_bytes).map_err(|e| match e {
+            sled::Error::Io(io) if is_lock_error(&io) => open_err(
                 "it is in use by another process (a running service?): stop it first, or use \
                  the service's /ingest/v1/import and /ingest/v1/export endpoints"
                     .into(),
             ),
             other => open_err(format!("{other} (the store is left untouched)")),
-        }
-            })?;
+        })?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| open_err(e.to_string()));
         let store = Store {
             servers: tree("servers")?,
@@ -157,6 +149,34 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.commit.stop();
     }
+}
+
+/// How long an open waits for the store's lock. sled's background writes can hold the lock for
+/// a moment after the last handle in this process is dropped, so reopening at once (tests, a
+/// restart inside one process) may find it taken; another process holding it still fails,
+/// only this much later.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn open_sled(dir: &Path, cache_bytes: u64) -> sled::Result<sled::Db> {
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            // Every write is flushed by the group commit; a timer flushing on top only competes.
+            .flush_every_ms(None)
+            .open();
+        match opened {
+            Err(sled::Error::Io(io)) if is_lock_error(&io) && started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_lock_error(e: &std::io::Error) -> bool {
+    e.to_string().contains("could not acquire lock")
 }
 
 /// A kill during `Db::open` can leave a half-written `snap.<lsn>.generating` that sled would
