@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::Call;
+use super::call::Call;
 use super::caller::Caller;
 use super::fault::Fault;
 use super::query;

@@ -2,7 +2,7 @@
 
 use actix_web::HttpResponse;
 
-use super::Call;
+use super::call::Call;
 use super::reply::{JSON, Reply};
 
 struct Doc {

@@ -22,7 +22,7 @@ use actix_web::{HttpResponse, web};
 use futures_core::Stream;
 use uuid::Uuid;
 
-use super::Call;
+use super::call::Call;
 use super::fault::Fault;
 use super::reply::{JSON, Reply};
 use super::version::WRITE_VIEW;

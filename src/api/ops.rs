@@ -4,7 +4,7 @@
 use actix_web::HttpResponse;
 use actix_web::http::Method;
 
-use super::Call;
+use super::call::Call;
 use super::reply::Reply;
 use crate::metrics::Gauges;
 
