@@ -155,11 +155,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_layout_3_store_is_migrated_on_open_and_loses_nothing() {
-        let dir = std::env::temp_dir().join(format!("nova-actions-unit-{}", Uuid::new_v4()));
-        let server = Uuid::from_u128(7);
-        let action = |n: i64| Action {
+    /// Action `req-{n}`, started and updated at `n`.
+    fn numbered_action(n: i64) -> Action {
+        Action {
             request_id: format!("req-{n}"),
             action: "reboot".into(),
             user_id: None,
@@ -169,7 +167,14 @@ mod tests {
             updated_at: Some(n),
             message: None,
             created_at: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_layout_3_store_is_migrated_on_open_and_loses_nothing() {
+        let dir = std::env::temp_dir().join(format!("nova-actions-unit-{}", Uuid::new_v4()));
+        let server = Uuid::from_u128(7);
+        let action = numbered_action;
         let event = |name: &str| Event {
             event: name.into(),
             start_time: Some(1),
@@ -311,17 +316,7 @@ mod tests {
     fn a_layout_4_store_buries_what_interrupted_purges_left_and_finishes_them() {
         let dir = std::env::temp_dir().join(format!("nova-actions-unit-{}", Uuid::new_v4()));
         let (kept, orphan) = (Uuid::from_u128(0x10), Uuid::from_u128(0x20));
-        let action = |n: i64| Action {
-            request_id: format!("req-{n}"),
-            action: "stop".into(),
-            user_id: None,
-            project_id: None,
-            start_time: n,
-            finish_time: None,
-            updated_at: Some(n),
-            message: None,
-            created_at: None,
-        };
+        let action = numbered_action;
         {
             // What a layout-4 purge killed half way left: history without a server record.
             let db = sled::open(&dir).unwrap();
