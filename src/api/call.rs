@@ -117,9 +117,12 @@ impl Call<'_> {
         match self.state.auth.authenticate(self.req.headers()).await {
             Ok(caller) => Ok(caller::Caller::new(caller, self.state.policy.current())),
             Err(e) => {
-                self.route.set(match e {
+                self.route.set(match &e {
                     auth::AuthError::Unauthorized => "unauthorized",
-                    auth::AuthError::Unavailable(_) => "unavailable",
+                    auth::AuthError::Unavailable(why) => {
+                        log::error!("{} identity unavailable: {why}", self.request_id);
+                        "unavailable"
+                    }
                 });
                 Err(self.fail(Fault::from(e)).finish())
             }

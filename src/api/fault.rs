@@ -3,8 +3,6 @@
 //! errors become faults through exhaustive matches, so a new kind of error does not compile
 //! until someone has decided what the caller is told.
 
-use std::fmt::Write as _;
-
 use uuid::Uuid;
 
 use crate::auth::AuthError;
@@ -192,11 +190,7 @@ impl Fault {
                 too_long,
                 imported: done,
             },
-            Fault::BadRequest(m) => {
-                let mut m = m;
-                let _ = write!(m, "{}", before_it(done));
-                Fault::BadRequest(m)
-            }
+            Fault::BadRequest(m) => Fault::BadRequest(m + &before_it(done)),
             other => other,
         }
     }
@@ -242,10 +236,8 @@ impl From<AuthError> for Fault {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Unauthorized => Fault::Unauthorized,
-            AuthError::Unavailable(why) => {
-                log::error!("identity unavailable: {why}");
-                Fault::IdentityUnavailable
-            }
+            // Why is logged by `Call::authenticate`, with the request id.
+            AuthError::Unavailable(_) => Fault::IdentityUnavailable,
         }
     }
 }

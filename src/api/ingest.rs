@@ -33,7 +33,7 @@ use crate::lines::Lines;
 use crate::model::Server;
 use crate::ndjson;
 use crate::policy;
-use crate::store::{ActionWithEvents, ImportCounts, Store, StoreError, Written};
+use crate::store::{ActionWithEvents, Applied, ImportCounts, Store, StoreError, Written};
 use crate::timeutil::now_micros;
 use crate::write_request::{WriteOp, WriteRequest, parse_write};
 
@@ -183,6 +183,15 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Applies a write off the async workers and resolves once it is durable.
+async fn apply<T: Send + 'static>(
+    store: &Arc<Store>,
+    work: impl FnOnce(&Store) -> Result<Applied<T>, StoreError> + Send + 'static,
+) -> Result<Written<T>, Fault> {
+    let applied = blocking(store, work).await?;
+    applied.durable(store).await.map_err(Fault::from_write)
+}
+
 async fn write(
     call: &Call<'_>,
     server: &str,
@@ -195,19 +204,13 @@ async fn write(
     let store = &call.state.store;
     match request {
         WriteRequest::Upsert(fields) => {
-            let applied = blocking(store, move |s| s.apply_upsert_server(&id, fields)).await?;
-            Ok(server_reply(
-                &id,
-                applied.durable(store).await.map_err(Fault::from_write)?,
-            ))
+            let written = apply(store, move |s| s.apply_upsert_server(&id, fields)).await?;
+            Ok(server_reply(&id, written))
         }
         WriteRequest::Delete { deleted_at } => {
-            let applied =
-                blocking(store, move |s| s.apply_soft_delete_server(&id, deleted_at)).await?;
-            Ok(server_reply(
-                &id,
-                applied.durable(store).await.map_err(Fault::from_write)?,
-            ))
+            let written =
+                apply(store, move |s| s.apply_soft_delete_server(&id, deleted_at)).await?;
+            Ok(server_reply(&id, written))
         }
         WriteRequest::Purge => match blocking(store, move |s| s.purge_server(&id)).await? {
             Some(actions) => {
@@ -224,47 +227,27 @@ async fn write(
             None => Err(Fault::InstanceNotFound(id.to_string())),
         },
         WriteRequest::StartAction(start) => {
-            let applied = blocking(store, move |s| s.apply_start_action(&id, start)).await?;
-            Ok(action_reply(
-                call,
-                &id,
-                applied.durable(store).await.map_err(Fault::from_write)?,
-                true,
-            ))
+            let written = apply(store, move |s| s.apply_start_action(&id, start)).await?;
+            Ok(action_reply(call, &id, written, true))
         }
         WriteRequest::FinishAction {
             request_id,
             finish_time,
             time_given,
         } => {
-            let applied = blocking(store, move |s| {
+            let written = apply(store, move |s| {
                 s.apply_finish_action(&id, &request_id, finish_time, time_given)
             })
             .await?;
-            Ok(action_reply(
-                call,
-                &id,
-                applied.durable(store).await.map_err(Fault::from_write)?,
-                false,
-            ))
+            Ok(action_reply(call, &id, written, false))
         }
         WriteRequest::StartEvent(start) => {
-            let applied = blocking(store, move |s| s.apply_start_event(&id, start)).await?;
-            Ok(action_reply(
-                call,
-                &id,
-                applied.durable(store).await.map_err(Fault::from_write)?,
-                true,
-            ))
+            let written = apply(store, move |s| s.apply_start_event(&id, start)).await?;
+            Ok(action_reply(call, &id, written, true))
         }
         WriteRequest::FinishEvent(finish) => {
-            let applied = blocking(store, move |s| s.apply_finish_event(&id, finish)).await?;
-            Ok(action_reply(
-                call,
-                &id,
-                applied.durable(store).await.map_err(Fault::from_write)?,
-                false,
-            ))
+            let written = apply(store, move |s| s.apply_finish_event(&id, finish)).await?;
+            Ok(action_reply(call, &id, written, false))
         }
     }
 }
