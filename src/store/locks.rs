@@ -29,8 +29,9 @@ impl ServerLocks {
     pub fn lock(&self, server: &Uuid) -> ServerGuard<'_> {
         let (hi, lo) = server.as_u64_pair();
         let stripe = ((hi ^ lo) % STRIPES as u64) as usize;
-        // A panic while holding the lock leaves no half-made change behind (every change is a
-        // transaction), so a poisoned stripe is as good as a clean one.
+        // A panic while holding the lock leaves what a crash would: a write's transaction
+        // either applied or not, an import line partly stored (a re-import repairs it), a purge
+        // under its tombstone. So a poisoned stripe is as good as a clean one.
         let guard = self.stripes[stripe]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);

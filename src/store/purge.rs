@@ -13,9 +13,6 @@ use uuid::Uuid;
 use super::keys::UUID_LEN;
 use super::{Result, Store, StoreError};
 
-/// Records removed per batch while a history is dug out.
-const BATCH: usize = 1000;
-
 impl Store {
     /// Removes a server and its whole history for good. Returns how many actions went, or None
     /// when there was nothing of that server to remove. Running it again after an interrupted
@@ -80,30 +77,11 @@ impl Store {
         self.durable()
     }
 
-    /// Removes a buried server's index entries and actions in batches, then, once that is on
-    /// disk, its tombstone. Returns how many actions it removed.
+    /// Removes a buried server's index entries and actions, then, once that is on disk, its
+    /// tombstone. Returns how many actions it removed.
     fn remove_history(&self, id: &Uuid) -> Result<u64> {
-        let mut actions = 0;
-        for tree in [&self.by_request, &self.actions] {
-            loop {
-                let batch: Vec<sled::IVec> = tree
-                    .scan_prefix(id.as_bytes())
-                    .keys()
-                    .take(BATCH)
-                    .collect::<std::result::Result<_, _>>()?;
-                if batch.is_empty() {
-                    break;
-                }
-                if std::ptr::eq(tree, &self.actions) {
-                    actions += batch.len() as u64;
-                }
-                // Key by key: a sled batch takes the store-wide write lock and would stall
-                // every reader while it applies. The tombstone makes the whole purge atomic.
-                for key in &batch {
-                    tree.remove(key)?;
-                }
-            }
-        }
+        remove_prefix(&self.by_request, id)?;
+        let actions = remove_prefix(&self.actions, id)?;
         // The tombstone may go only once nothing of the history can come back after a crash.
         self.durable()?;
         self.purging.remove(id.as_bytes())?;
@@ -141,4 +119,16 @@ impl Store {
         }
         Ok(buried)
     }
+}
+
+/// Removes every key of `server` from `tree`, one by one: a sled batch takes the store-wide
+/// write lock and would stall every reader while it applies (the tombstone, not a batch, makes
+/// the purge atomic). Returns how many it removed.
+fn remove_prefix(tree: &sled::Tree, server: &Uuid) -> Result<u64> {
+    let mut removed = 0;
+    for key in tree.scan_prefix(server.as_bytes()).keys() {
+        tree.remove(key?)?;
+        removed += 1;
+    }
+    Ok(removed)
 }

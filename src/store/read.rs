@@ -2,6 +2,7 @@
 
 use std::ops::Bound;
 
+use sled::IVec;
 use uuid::Uuid;
 
 use super::*;
@@ -49,7 +50,7 @@ impl Store {
         let older_than = match query.after {
             After::Start => None,
             After::Cursor(Cursor(key)) => Some(key),
-            After::Marker(request_id) => match self.find_action(server, request_id) {
+            After::Marker(request_id) => match self.find_record(server, request_id) {
                 Ok(Some((key, _))) => Some(key),
                 Ok(None) => return Err(StoreError::MarkerNotFound),
                 Err(e) => return self.unless_purged(server, Err(e)),
@@ -76,12 +77,18 @@ impl Store {
         request_id: &str,
         with_events: bool,
     ) -> Result<Option<(Action, Vec<Event>)>> {
-        let found = self.find_action(server, request_id).and_then(|found| {
-            let Some((key, action)) = found else {
+        // One read of the record: its action and its events are one version of it.
+        let found = self.find_record(server, request_id).and_then(|found| {
+            let Some((_, bytes)) = found else {
                 return Ok(None);
             };
+            let (action, encoded_events) = split_action(&bytes)?;
             let events = match with_events {
-                true => self.events_newest_first(&key)?,
+                true => {
+                    let mut events = decode_events(encoded_events)?;
+                    events.reverse();
+                    events
+                }
                 false => Vec::new(),
             };
             Ok(Some((action, events)))
@@ -106,18 +113,31 @@ impl Store {
     }
 
     /// The newest action of `server` with this request id.
+    #[cfg(test)]
     pub(super) fn find_action(
         &self,
         server: &Uuid,
         request_id: &str,
     ) -> Result<Option<(ActionKey, Action)>> {
+        self.find_record(server, request_id)?
+            .map(|(key, bytes)| Ok((key, decode(&bytes)?)))
+            .transpose()
+    }
+
+    /// The key and the stored record (undecoded) of the newest action of `server` with this
+    /// request id.
+    pub(super) fn find_record(
+        &self,
+        server: &Uuid,
+        request_id: &str,
+    ) -> Result<Option<(ActionKey, IVec)>> {
         let Some(key) = self.by_request.get(request_key(server, request_id))? else {
             return Ok(None);
         };
         let key =
             keys::as_action_key(&key).ok_or_else(|| StoreError::Corrupt("index entry".into()))?;
         match self.actions.get(key)? {
-            Some(bytes) => Ok(Some((key, decode(&bytes)?))),
+            Some(bytes) => Ok(Some((key, bytes))),
             None => Err(StoreError::Corrupt(format!(
                 "index names a missing action of {server}"
             ))),
@@ -125,6 +145,7 @@ impl Store {
     }
 
     /// An action's events, newest first.
+    #[cfg(test)]
     pub(super) fn events_newest_first(&self, action: &ActionKey) -> Result<Vec<Event>> {
         let mut events = self.events_of(action)?;
         events.reverse();

@@ -335,6 +335,7 @@ impl Store {
     }
 
     /// An action's events, oldest first.
+    #[cfg(test)]
     pub(super) fn events_of(&self, key: &ActionKey) -> Result<Vec<Event>> {
         match self.actions.get(key)? {
             Some(bytes) => decode_events(split_action(&bytes)?.1),
@@ -353,7 +354,7 @@ impl Store {
         if self.server(server)?.is_none() {
             return Err(StoreError::ServerNotFound(*server));
         }
-        if let Some((key, _)) = self.find_action(server, request_id)? {
+        if let Some((key, _)) = self.find_record(server, request_id)? {
             return Ok((key, true));
         }
         let not_found = || StoreError::ActionNotFound {
