@@ -27,6 +27,14 @@ impl Lag {
         }
     }
 
+    /// These bounds, stretched to cover lags from `lo` to `hi`.
+    fn widened(self, hi: i64, lo: i64) -> Lag {
+        Lag {
+            max: self.max.max(hi),
+            min: self.min.min(lo),
+        }
+    }
+
     pub(super) fn encode(&self) -> [u8; 16] {
         let mut out = [0u8; 16];
         out[..8].copy_from_slice(&self.max.to_be_bytes());
@@ -56,10 +64,7 @@ impl Store {
         lo: i64,
     ) -> Result<()> {
         let old = Lag::decode(self.lag.get(server.as_bytes())?);
-        let new = Lag {
-            max: old.max.max(hi),
-            min: old.min.min(lo),
-        };
+        let new = old.widened(hi, lo);
         if new != old {
             self.lag.insert(server.as_bytes(), &new.encode())?;
         }
@@ -73,10 +78,7 @@ pub(super) fn widen_lag(
     lag: i64,
 ) -> Result<(), UnabortableTransactionError> {
     let old = Lag::decode(tree.get(server.as_bytes())?);
-    let new = Lag {
-        max: old.max.max(lag),
-        min: old.min.min(lag),
-    };
+    let new = old.widened(lag, lag);
     if new != old {
         tree.insert(server.as_bytes(), &new.encode())?;
     }
