@@ -45,11 +45,10 @@ impl Store {
     /// Stores one server line. Not durable on return: call [`Store::durable`] when a group of
     /// lines is done (the CLI and the HTTP endpoint do so before reporting success).
     pub fn import_server(&self, history: &ServerHistory) -> Result<ImportCounts> {
-        self.writable()?;
         let id = &history.uuid;
         // The check for what is already stored and the writes are one step: a concurrent
         // import of the same line, or an HTTP write to the server, waits.
-        let _one_writer = self.locks.lock(id);
+        let _one_writer = self.write_lock(id)?;
         self.finish_purge_of(id)?;
         self.commit.note(*id);
         // A server new to this store has nothing its actions could match.

@@ -41,7 +41,7 @@ use keys::{
     request_key,
 };
 use lag::{Lag, updated_within, widen_lag};
-use locks::ServerLocks;
+use locks::{ServerGuard, ServerLocks};
 
 /// sled's own default is 1 GB; a small cache keeps an edge host's footprint small and the hot
 /// pages (the newest actions of busy servers) still fit.

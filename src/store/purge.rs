@@ -18,8 +18,7 @@ impl Store {
     /// when there was nothing of that server to remove. Running it again after an interrupted
     /// purge finishes that purge.
     pub fn purge_server(&self, id: &Uuid) -> Result<Option<u64>> {
-        self.writable()?;
-        let _one_writer = self.locks.lock(id);
+        let _one_writer = self.write_lock(id)?;
         let buried = self.purging.contains_key(id.as_bytes())?;
         let registered = self.servers.contains_key(id.as_bytes())?;
         if !buried && !registered && !self.has_history(id)? {
@@ -39,8 +38,7 @@ impl Store {
             let key = item?;
             let id =
                 Uuid::from_slice(&key).map_err(|_| StoreError::Corrupt("tombstone key".into()))?;
-            self.writable()?;
-            let _one_writer = self.locks.lock(&id);
+            let _one_writer = self.write_lock(&id)?;
             if self.purging.contains_key(key)? {
                 let actions = self.remove_history(&id)?;
                 log::info!("finished the interrupted purge of {id} ({actions} actions removed)");

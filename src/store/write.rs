@@ -8,9 +8,15 @@ use uuid::Uuid;
 use super::*;
 
 impl Store {
-    pub fn apply_upsert_server(&self, id: &Uuid, fields: ServerFields) -> Result<Applied<Server>> {
+    /// Starts a write to `id`: refused after a failed flush, then one writer at a time for
+    /// that server until the guard drops.
+    pub(super) fn write_lock(&self, id: &Uuid) -> Result<ServerGuard<'_>> {
         self.writable()?;
-        let _one_writer = self.locks.lock(id);
+        Ok(self.locks.lock(id))
+    }
+
+    pub fn apply_upsert_server(&self, id: &Uuid, fields: ServerFields) -> Result<Applied<Server>> {
+        let _one_writer = self.write_lock(id)?;
         self.finish_purge_of(id)?;
         let written = self.servers.transaction(|servers| {
             let old: Option<Server> = servers
@@ -40,8 +46,7 @@ impl Store {
     }
 
     pub fn apply_soft_delete_server(&self, id: &Uuid, at: Micros) -> Result<Applied<Server>> {
-        self.writable()?;
-        let _one_writer = self.locks.lock(id);
+        let _one_writer = self.write_lock(id)?;
         let written = self.servers.transaction(|servers| {
             let Some(bytes) = servers.get(id.as_bytes())? else {
                 return abort(StoreError::ServerNotFound(*id));
@@ -89,8 +94,7 @@ impl Store {
         server: &Uuid,
         start: ActionStart,
     ) -> Result<Applied<ActionWithEvents>> {
-        self.writable()?;
-        let _one_writer = self.locks.lock(server);
+        let _one_writer = self.write_lock(server)?;
         let seq = self.db.generate_id()?;
         let key = action_key(server, start.start_time, seq);
         let rkey = request_key(server, &start.request_id);
@@ -141,8 +145,7 @@ impl Store {
         finish_time: Micros,
         time_given: bool,
     ) -> Result<Applied<ActionWithEvents>> {
-        self.writable()?;
-        let _one_writer = self.locks.lock(server);
+        let _one_writer = self.write_lock(server)?;
         let (key, _) = self.action_key_for(server, request_id, false)?;
         let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
             let (mut action, events) = tx_read(actions, &key, decode_action_with_events)?;
@@ -171,8 +174,7 @@ impl Store {
         server: &Uuid,
         start: EventStart,
     ) -> Result<Applied<ActionWithEvents>> {
-        self.writable()?;
-        let _one_writer = self.locks.lock(server);
+        let _one_writer = self.write_lock(server)?;
         // The fallback attaches to the newest action without touching its updated_at.
         let (key, bump) =
             self.action_key_for(server, &start.request_id, start.fallback_to_last_action)?;
@@ -209,8 +211,7 @@ impl Store {
         server: &Uuid,
         finish: EventFinish,
     ) -> Result<Applied<ActionWithEvents>> {
-        self.writable()?;
-        let _one_writer = self.locks.lock(server);
+        let _one_writer = self.write_lock(server)?;
         let (key, bump) =
             self.action_key_for(server, &finish.request_id, finish.fallback_to_last_action)?;
         let at = bump.then_some(finish.finish_time);
