@@ -242,33 +242,20 @@ pub fn import(
     store: &Store,
     mut input: impl BufRead,
     limits: Limits,
-    mut progress: impl FnMut(u64, &ImportCounts),
+    mut progress: impl FnMut(&ImportCounts),
 ) -> Result<ImportCounts, (ImportCounts, ImportError)> {
     let mut counts = ImportCounts::default();
     let result = (|| {
         let mut lines = Lines::new(limits.max_line);
-        let mut complete = Vec::new();
         loop {
             let chunk = input.fill_buf().map_err(ImportError::Read)?;
-            let end = chunk.is_empty();
-            let mut overlong = None;
-            if end {
-                complete.extend(lines.finish());
-            } else {
-                overlong = lines.push(chunk, &mut complete).err();
-                let used = chunk.len();
-                input.consume(used);
+            if chunk.is_empty() {
+                return import_piece(store, &mut lines, None, limits, &mut counts);
             }
-            for (line_no, line) in complete.drain(..) {
-                import_line(store, line_no, &line, limits, &mut counts)?;
-                progress(line_no, &counts);
-            }
-            if let Some(e) = overlong {
-                return Err(e.into());
-            }
-            if end {
-                return Ok(());
-            }
+            let used = chunk.len();
+            import_piece(store, &mut lines, Some(chunk), limits, &mut counts)?;
+            input.consume(used);
+            progress(&counts);
         }
     })();
     let synced = store.durable().map_err(ImportError::Store);
@@ -278,8 +265,32 @@ pub fn import(
     }
 }
 
+/// Feeds the next piece of an NDJSON stream (None at its end) and stores the lines it
+/// completes; not yet durable. The lines before an overlong one are stored first, as when a
+/// line is invalid.
+pub fn import_piece(
+    store: &Store,
+    lines: &mut Lines,
+    piece: Option<&[u8]>,
+    limits: Limits,
+    counts: &mut ImportCounts,
+) -> Result<(), ImportError> {
+    let mut complete = Vec::new();
+    let overlong = match piece {
+        Some(piece) => lines.push(piece, &mut complete).err(),
+        None => {
+            complete.extend(lines.finish());
+            None
+        }
+    };
+    for (line_no, line) in complete {
+        import_line(store, line_no, &line, limits, counts)?;
+    }
+    overlong.map_or(Ok(()), |e| Err(e.into()))
+}
+
 /// Checks line `line_no` whole, then stores it (blank lines are skipped); not yet durable.
-pub fn import_line(
+fn import_line(
     store: &Store,
     line_no: u64,
     line: &[u8],

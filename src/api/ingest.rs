@@ -368,8 +368,7 @@ async fn import_lines(
     }
 }
 
-/// Stores the lines `pieces` complete (and the last one, at the `end`). The lines before an
-/// overlong one are stored first, as when a line is invalid.
+/// Stores the lines `pieces` complete (and the last one, at the `end`).
 fn import_pieces(
     store: &Store,
     lines: &mut Lines,
@@ -378,21 +377,13 @@ fn import_pieces(
     limits: crate::input::Limits,
     counts: &mut ImportCounts,
 ) -> Result<(), ndjson::ImportError> {
-    let mut complete = Vec::new();
-    let mut overlong = None;
     for piece in pieces {
-        overlong = lines.push(piece, &mut complete).err();
-        if overlong.is_some() {
-            break;
-        }
+        ndjson::import_piece(store, lines, Some(piece), limits, counts)?;
     }
-    if end && overlong.is_none() {
-        complete.extend(lines.finish());
+    if end {
+        ndjson::import_piece(store, lines, None, limits, counts)?;
     }
-    for (no, line) in complete {
-        ndjson::import_line(store, no, &line, limits, counts)?;
-    }
-    overlong.map_or(Ok(()), |e| Err(e.into()))
+    Ok(())
 }
 
 /// A live backup: every server's history as NDJSON, one line per server in id order, read in

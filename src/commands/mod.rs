@@ -97,7 +97,7 @@ pub fn import(config: &Config, file: &Path) -> Result<(), CommandError> {
         &store,
         BufReader::with_capacity(1 << 20, counting),
         limits(config),
-        |_, c| progress.update(read.load(Ordering::Relaxed), c),
+        |c| progress.update(read.load(Ordering::Relaxed), c),
     );
     progress.finish();
     let elapsed = progress.started.elapsed().as_secs_f64();
