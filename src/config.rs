@@ -16,6 +16,65 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub policy: PolicyConfig,
     pub keystone: KeystoneConfig,
+    pub postgres: PostgresConfig,
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// The embedded store under `[storage] data_dir`: one process, no database server.
+    #[default]
+    Sled,
+    /// A PostgreSQL database (`[postgres]`), which several nodes can share.
+    Postgres,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresConfig {
+    /// `postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?options]`.
+    #[serde(serialize_with = "masked_url")]
+    pub url: String,
+    /// Used when the URL names none; `PGPASSWORD` is the fallback.
+    #[serde(serialize_with = "masked")]
+    pub password: String,
+    /// Connections each node keeps open at most.
+    pub pool_size: usize,
+    /// Time allowed to open a connection (and to wait for a free one).
+    pub connect_timeout: Span,
+    /// Time one statement may run; longer ones are cancelled and answered with 503.
+    pub statement_timeout: Span,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            url: "postgresql://nova_actions@127.0.0.1:5432/nova_actions".into(),
+            password: String::new(),
+            pool_size: 16,
+            connect_timeout: Span(5),
+            statement_timeout: Span(5),
+        }
+    }
+}
+
+/// A URL with its password (if any) masked.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:********@{host}"),
+        None => url.to_string(),
+    }
+}
+
+fn masked_url<S: serde::Serializer>(value: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&redacted_url(value))
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -106,6 +165,8 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
+    pub backend: Backend,
+    /// The embedded store's directory (`backend = "sled"`).
     pub data_dir: PathBuf,
     /// Largest traceback or details text accepted by writes and imports, in bytes.
     pub max_text_bytes: usize,
@@ -119,6 +180,7 @@ pub struct StorageConfig {
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
+            backend: Backend::Sled,
             data_dir: PathBuf::from("data"),
             max_text_bytes: 64 * 1024,
             max_import_line_bytes: 64 << 20,
@@ -381,6 +443,28 @@ mod tests {
             default.render(),
             "config.toml states exactly the defaults"
         );
+    }
+
+    #[test]
+    fn database_passwords_never_show() {
+        let config = Config::parse_with_env(
+            "[storage]\nbackend = \"postgres\"\n[postgres]\nurl = \"postgresql://u:s3cret@db:5433/x\"\n",
+            Path::new("c.toml"),
+            [("NOVA_ACTIONS__POSTGRES__PASSWORD".to_string(), "other".to_string())],
+        )
+        .unwrap();
+        assert_eq!(config.storage.backend, Backend::Postgres);
+        assert_eq!(config.postgres.password, "other");
+        let shown = config.render();
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("other"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("postgresql://u:********@db:5433/x"),
+            "{shown}"
+        );
+        assert_eq!(redacted_url("postgresql://u@db/x"), "postgresql://u@db/x");
     }
 
     #[test]

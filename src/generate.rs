@@ -194,11 +194,13 @@ mod tests {
             (counts.servers, counts.actions, counts.events),
             (3, 7500, 22_500)
         );
-        let newest: Vec<Action> = store
-            .actions_newest_first(&server_id(1), &crate::store::ActionFilter::default())
+        let mut newest: Vec<Action> = store
+            .history(&server_id(1))
             .unwrap()
-            .map(|r| r.unwrap().1)
+            .into_iter()
+            .map(|(action, _)| action)
             .collect();
+        newest.reverse();
         assert_eq!(newest.len(), 2500);
         assert!(newest.windows(2).all(|w| w[0].start_time > w[1].start_time));
         assert_eq!(newest.last().unwrap().action, "create");

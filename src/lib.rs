@@ -67,12 +67,9 @@ impl Service {
     }
 }
 
-/// The store named by `config`, with its cache size.
+/// The store `config` names: the embedded one (with its cache size) or PostgreSQL.
 pub fn open_store(config: &Config) -> Result<Store, store::StoreError> {
-    Store::open_with(
-        &config.storage.data_dir,
-        config.storage.cache_mb.saturating_mul(1024 * 1024),
-    )
+    Store::open_configured(config)
 }
 
 pub fn limits(config: &Config) -> Limits {

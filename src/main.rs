@@ -76,6 +76,14 @@ enum Command {
     },
     /// Print the effective configuration (file, environment and defaults merged).
     CheckConfig,
+    /// Copy every server's history from one store to another (idempotent, resumable by
+    /// running it again): `--from sled:DIR --to postgres:postgresql://USER@HOST/DB`, or back.
+    Copy {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+    },
     /// Policy tools.
     Policy {
         #[command(subcommand)]
@@ -129,29 +137,37 @@ fn run(cli: Cli) -> Result<(), CommandError> {
     let default_path = cli.config.as_os_str() == "config.toml";
     let mut config =
         Config::load(&cli.config, default_path).map_err(|e| CommandError::Usage(e.to_string()))?;
-    let mut data_dir_flag = |dir: Option<PathBuf>| {
+    let backend = config.storage.backend;
+    let mut data_dir_flag = |dir: Option<PathBuf>| -> Result<(), CommandError> {
         if let Some(dir) = dir {
+            if backend != nova_actions::config::Backend::Sled {
+                return Err(CommandError::Usage(format!(
+                    "--data-dir {}: the store is PostgreSQL ([storage] backend); --data-dir names an embedded store",
+                    dir.display()
+                )));
+            }
             config.storage.data_dir = dir;
         }
+        Ok(())
     };
     match cli.command {
         Command::Serve { listen, data_dir } => {
-            data_dir_flag(data_dir);
+            data_dir_flag(data_dir)?;
             if let Some(addr) = listen {
                 config.server.listen = addr;
             }
             commands::serve(config)
         }
         Command::Import { file, data_dir } => {
-            data_dir_flag(data_dir);
+            data_dir_flag(data_dir)?;
             commands::import(&config, &file)
         }
         Command::Export { output, data_dir } => {
-            data_dir_flag(data_dir);
+            data_dir_flag(data_dir)?;
             commands::export(&config, output)
         }
         Command::Purge { before, data_dir } => {
-            data_dir_flag(data_dir);
+            data_dir_flag(data_dir)?;
             commands::purge(&config, &before)
         }
         Command::Generate {
@@ -161,7 +177,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             seed,
             data_dir,
         } => {
-            data_dir_flag(data_dir);
+            data_dir_flag(data_dir)?;
             commands::generate(
                 &config,
                 nova_actions::generate::Shape {
@@ -173,9 +189,13 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 },
             )
         }
-        Command::CheckConfig => {
-            print!("{}", config.render());
-            Ok(())
+        Command::CheckConfig => commands::check_config(&config),
+        Command::Copy { from, to } => {
+            let (from, to) = (
+                commands::store_at(&from, &config)?,
+                commands::store_at(&to, &config)?,
+            );
+            commands::copy(&from, &to)
         }
         Command::Policy {
             command: PolicyCommand::Sample,

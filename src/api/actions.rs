@@ -9,7 +9,7 @@ use super::caller::Caller;
 use super::fault::Fault;
 use super::query;
 use super::reply::Reply;
-use super::stream::ActionStream;
+use super::stream::{ActionChunks, Chunks, StoreStream};
 use super::version::{self, Version};
 use super::view::{self, EventShape, update_link_prefix, url_join};
 use crate::input::server_uuid;
@@ -43,10 +43,16 @@ impl Request<'_> {
 
     /// Finds the server as Nova's `common.get_instance` would for this caller: another project's
     /// server is hidden from non-admins (404, not 403), deleted ones from versions before 2.21.
-    fn server(&self) -> Result<(Uuid, Server), Fault> {
+    async fn server(&self) -> Result<(Uuid, Server), Fault> {
         let not_found = || Fault::InstanceNotFound(self.server.to_string());
         let id = server_uuid(self.server).ok_or_else(not_found)?;
-        let server = self.call.state.store.server(&id)?.ok_or_else(not_found)?;
+        let server = self
+            .call
+            .state
+            .store
+            .fetch_server(&id)
+            .await?
+            .ok_or_else(not_found)?;
         // Nova filters by project only for "user contexts": not for admins, and not for tokens
         // without a project (system or unscoped), which then meet the policy instead (403).
         let visible = match self.caller.project() {
@@ -75,7 +81,7 @@ impl Request<'_> {
     }
 }
 
-pub fn list(r: &Request<'_>) -> Outcome {
+pub async fn list(r: &Request<'_>) -> Outcome {
     let pairs = r.query_pairs()?;
     let paged = !r.legacy && r.version.at_least(version::PAGING);
     let query = if paged {
@@ -86,10 +92,10 @@ pub fn list(r: &Request<'_>) -> Outcome {
     } else {
         None
     };
-    let (id, server) = r.server()?;
+    let (id, server) = r.server().await?;
     r.authorize(policy::LIST, &server)?;
     let Some(query) = query else {
-        return list_all(r, &id);
+        return list_all(r, &id).await;
     };
     if let (Some(since), Some(before)) = (query.since, query.before) {
         if since > before {
@@ -128,7 +134,8 @@ pub fn list(r: &Request<'_>) -> Outcome {
     let items = outer.key("instanceActions");
     items.push(b'[');
     let mut last = String::new();
-    let end = r.call.state.store.list_page(&id, &page, |a| {
+    let store = &r.call.state.store;
+    let end = store.fetch_page(&id, &page, |a| {
         if !last.is_empty() {
             // A request id is never empty: there was an item before this one.
             items.extend_from_slice(b", ");
@@ -136,7 +143,8 @@ pub fn list(r: &Request<'_>) -> Outcome {
         view::write_action(items, &instance, a, r.version, |_| ());
         last.clear();
         last.push_str(a.request_id);
-    })?;
+    });
+    let end = end.await?;
     items.push(b']');
     if end.count as u64 == limit {
         view::write_next_link(outer.key("links"), &next_link(r, &pairs, &last));
@@ -146,28 +154,38 @@ pub fn list(r: &Request<'_>) -> Outcome {
 }
 
 /// Below 2.58 there is no paging: every action of the server, newest first, streamed when long.
-fn list_all(r: &Request<'_>, id: &Uuid) -> Outcome {
-    let store = Arc::clone(&r.call.state.store);
-    let mut stream = ActionStream::new(store, *id, r.version);
-    let mut first = Vec::with_capacity(8192);
-    stream.fill(&mut first)?;
+async fn list_all(r: &Request<'_>, id: &Uuid) -> Outcome {
+    let store = &r.call.state.store;
+    let mut chunks = ActionChunks::new(*id, r.version);
+    let (chunks, first) = store
+        .run(move |s| {
+            let mut first = Vec::with_capacity(8192);
+            chunks.next_chunk(s, &mut first)?;
+            Ok((chunks, first))
+        })
+        .await?;
     let reply = Reply::json(200, r.content_type(), first);
-    Ok(if stream.is_done() {
+    Ok(if chunks.is_done() {
         reply
     } else {
-        reply.streaming(stream)
+        reply.streaming(StoreStream::new(Arc::clone(store), chunks))
     })
 }
 
-pub fn show(r: &Request<'_>, request_id: &str) -> Outcome {
+pub async fn show(r: &Request<'_>, request_id: &str) -> Outcome {
     let pairs = r.query_pairs()?;
     if !r.legacy && r.version.at_least(version::STRICT_SHOW_QUERY) {
         query::reject_unknown(&pairs, &[]).map_err(bad_request)?;
     }
-    let (id, server) = r.server()?;
+    let (id, server) = r.server().await?;
     r.authorize(policy::SHOW, &server)?;
     let shape = event_shape_for(r, &server);
-    let shown = r.call.state.store.show(&id, request_id, shape.is_some())?;
+    let shown = r
+        .call
+        .state
+        .store
+        .fetch_action(&id, request_id, shape.is_some())
+        .await?;
     let Some((action, events)) = shown else {
         return Err(Fault::ActionNotFound(request_id.to_string()));
     };

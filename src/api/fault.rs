@@ -59,6 +59,8 @@ pub enum Fault {
     UnsupportedMediaType,
     /// 503: identity (Keystone) cannot be asked.
     IdentityUnavailable,
+    /// 503: the database behind the store cannot be reached (or did not answer in time).
+    StoreUnavailable,
     /// 503: the disk refused a write; it was not acknowledged.
     WriteRefused,
     /// 503: a failed flush covered writes to this server (see README, "a failed flush").
@@ -91,6 +93,7 @@ impl Fault {
             Fault::UnsupportedMediaType => 415,
             Fault::Internal(_) => 500,
             Fault::IdentityUnavailable
+            | Fault::StoreUnavailable
             | Fault::WriteRefused
             | Fault::Unconfirmed(_)
             | Fault::ExportRefused => 503,
@@ -146,7 +149,7 @@ impl Fault {
                 format!("{too_long}{}", before_it(*imported))
             }
             Fault::UnsupportedMediaType => "Unsupported Content-Type".into(),
-            Fault::IdentityUnavailable => {
+            Fault::IdentityUnavailable | Fault::StoreUnavailable => {
                 "The server is currently unavailable. Please try again at a later time.".into()
             }
             Fault::WriteRefused => "The store failed to write to disk; this write was not \
@@ -212,9 +215,14 @@ impl From<StoreError> for Fault {
             }
             StoreError::Unconfirmed(id) => Fault::Unconfirmed(id),
             StoreError::MarkerNotFound => Fault::MarkerNotFound,
-            e @ (StoreError::Corrupt(_) | StoreError::Open { .. } | StoreError::Io(_)) => {
-                Fault::Internal(e.to_string())
+            StoreError::Unavailable(why) => {
+                log::warn!("the store is unavailable: {why}");
+                Fault::StoreUnavailable
             }
+            e @ (StoreError::Corrupt(_)
+            | StoreError::Open { .. }
+            | StoreError::Io(_)
+            | StoreError::Database(_)) => Fault::Internal(e.to_string()),
         }
     }
 }

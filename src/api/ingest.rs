@@ -25,6 +25,7 @@ use uuid::Uuid;
 use super::call::Call;
 use super::fault::Fault;
 use super::reply::{JSON, Reply};
+use super::stream::{Chunks, StoreStream};
 use super::version::WRITE_VIEW;
 use super::view::{self, EventShape};
 use crate::input::server_uuid;
@@ -228,7 +229,7 @@ async fn write(
         },
         WriteRequest::StartAction(start) => {
             let written = apply(store, move |s| s.apply_start_action(&id, start)).await?;
-            Ok(action_reply(call, &id, written, true))
+            Ok(action_reply(call, &id, written, true).await)
         }
         WriteRequest::FinishAction {
             request_id,
@@ -239,15 +240,15 @@ async fn write(
                 s.apply_finish_action(&id, &request_id, finish_time, time_given)
             })
             .await?;
-            Ok(action_reply(call, &id, written, false))
+            Ok(action_reply(call, &id, written, false).await)
         }
         WriteRequest::StartEvent(start) => {
             let written = apply(store, move |s| s.apply_start_event(&id, start)).await?;
-            Ok(action_reply(call, &id, written, true))
+            Ok(action_reply(call, &id, written, true).await)
         }
         WriteRequest::FinishEvent(finish) => {
             let written = apply(store, move |s| s.apply_finish_event(&id, finish)).await?;
-            Ok(action_reply(call, &id, written, false))
+            Ok(action_reply(call, &id, written, false).await)
         }
     }
 }
@@ -270,7 +271,7 @@ fn server_reply(id: &Uuid, written: Written<Server>) -> Reply {
 }
 
 /// The action as the read API shows it to an admin at the latest version.
-fn action_reply(
+async fn action_reply(
     call: &Call<'_>,
     id: &Uuid,
     written: Written<ActionWithEvents>,
@@ -284,7 +285,8 @@ fn action_reply(
     let server_project = call
         .state
         .store
-        .server(id)
+        .fetch_server(id)
+        .await
         .ok()
         .flatten()
         .map(|s| s.project_id)
@@ -395,45 +397,19 @@ fn export(call: &Call<'_>) -> Result<Reply, Fault> {
         log::error!("export refused: {why}");
         return Err(Fault::ExportRefused);
     }
-    let stream = ExportStream {
-        store: Arc::clone(&call.state.store),
-        exporter: ndjson::Exporter::default(),
-        done: false,
-    };
+    let stream = StoreStream::new(Arc::clone(&call.state.store), ExportChunks::default());
     Ok(Reply::new(200, Some("application/x-ndjson"), Vec::new()).streaming(stream))
 }
 
-struct ExportStream {
-    store: Arc<Store>,
-    exporter: ndjson::Exporter,
-    done: bool,
-}
+#[derive(Default)]
+struct ExportChunks(ndjson::Exporter);
 
-impl Stream for ExportStream {
-    type Item = Result<web::Bytes, actix_web::Error>;
+impl Chunks for ExportChunks {
+    fn next_chunk(&mut self, store: &Store, out: &mut Vec<u8>) -> Result<bool, StoreError> {
+        self.0.next_chunk(store, out)
+    }
 
-    fn poll_next(
-        mut self: Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        if self.done {
-            return std::task::Poll::Ready(None);
-        }
-        let mut out = Vec::new();
-        let this = &mut *self;
-        std::task::Poll::Ready(match this.exporter.next_chunk(&this.store, &mut out) {
-            Ok(false) => {
-                this.done = true;
-                None
-            }
-            Ok(true) => Some(Ok(web::Bytes::from(out))),
-            Err(e) => {
-                log::error!("export stopped: {e}");
-                this.done = true;
-                Some(Err(actix_web::error::ErrorInternalServerError(
-                    "storage error",
-                )))
-            }
-        })
+    fn failed(&self, e: &StoreError) {
+        log::error!("export stopped: {e}");
     }
 }

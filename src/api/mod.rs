@@ -115,8 +115,8 @@ async fn answer(call: &Call<'_>, payload: &mut web::Payload) -> HttpResponse {
                 _ => docs::v21(call),
             }
         }
-        "/healthcheck" => ops::healthcheck(call),
-        "/metrics" => ops::metrics(call),
+        "/healthcheck" => ops::healthcheck(call).await,
+        "/metrics" => ops::metrics(call).await,
         p if p.starts_with("/v2.1/") => nova_api(call, &p["/v2.1/".len()..], false).await,
         p if p.starts_with("/v2/") => nova_api(call, &p["/v2/".len()..], true).await,
         p if p.starts_with("/ingest/v1/") => {
@@ -249,8 +249,8 @@ async fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
         server: route.server,
     };
     let result = match route.request_id {
-        None => actions::list(&request),
-        Some(rid) => actions::show(&request, rid),
+        None => actions::list(&request).await,
+        Some(rid) => actions::show(&request, rid).await,
     };
     match result {
         Ok(reply) => answer(reply),

@@ -7,18 +7,19 @@ use actix_web::http::Method;
 use super::call::Call;
 use super::reply::Reply;
 use crate::metrics::Gauges;
+use crate::store::Store;
 
 fn readable(call: &Call<'_>) -> bool {
     call.method == Method::GET || call.method == Method::HEAD
 }
 
 /// 200 `OK` while the store answers, 503 otherwise (oslo.middleware's healthcheck shape).
-pub fn healthcheck(call: &Call<'_>) -> HttpResponse {
+pub async fn healthcheck(call: &Call<'_>) -> HttpResponse {
     call.route.set("healthcheck");
     if !readable(call) {
         return call.route_miss();
     }
-    match call.state.store.check() {
+    match call.state.store.run(Store::check).await {
         Ok(()) => Reply::new(200, Some("text/plain; charset=UTF-8"), b"OK".to_vec()).finish(),
         Err(e) => {
             log::error!("health check failed: {e}");
@@ -27,16 +28,20 @@ pub fn healthcheck(call: &Call<'_>) -> HttpResponse {
     }
 }
 
-pub fn metrics(call: &Call<'_>) -> HttpResponse {
+pub async fn metrics(call: &Call<'_>) -> HttpResponse {
     call.route.set("metrics");
     if !readable(call) {
         return call.route_miss();
     }
-    let store = &call.state.store;
+    let read = call.state.store.run(|s| {
+        let bytes = s.size_on_disk().unwrap_or(0);
+        Ok((bytes, s.purges_pending().unwrap_or(0), s.flush_times()))
+    });
+    let (store_bytes, purges_pending, flush) = read.await.unwrap_or_default();
     let gauges = Gauges {
-        store_bytes: store.size_on_disk().unwrap_or(0),
-        purges_pending: store.purges_pending().unwrap_or(0),
-        flush: store.flush_times(),
+        store_bytes,
+        purges_pending,
+        flush,
         caches: call
             .state
             .auth

@@ -53,7 +53,6 @@ impl<E: std::fmt::Display> From<E> for CommandError {
 
 pub fn serve(config: Config) -> Result<(), CommandError> {
     actix_web::rt::System::new().block_on(async move {
-        let data_dir = config.storage.data_dir.clone();
         match crate::fd_limit::raise_open_files() {
             Ok((before, after)) if after > before => {
                 log::info!("open-file limit raised from {before} to {after}");
@@ -65,7 +64,7 @@ pub fn serve(config: Config) -> Result<(), CommandError> {
         log::info!(
             "serving os-instance-actions on http://{} (store: {})",
             service.addr,
-            data_dir.display()
+            service.store.describe()
         );
         service.run().await?;
         log::info!("stopped; store flushed");
@@ -73,8 +72,94 @@ pub fn serve(config: Config) -> Result<(), CommandError> {
     })
 }
 
+/// How long a command waits for a database that cannot be reached yet.
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn open_store(config: &Config) -> Result<Store, CommandError> {
-    crate::open_store(config).map_err(|e| CommandError::Work(e.to_string()))
+    let store = crate::open_store(config).map_err(|e| CommandError::Work(e.to_string()))?;
+    store
+        .wait_until_ready(READY_WAIT)
+        .map_err(|e| CommandError::Work(format!("{}: {e}", store.describe())))?;
+    Ok(store)
+}
+
+/// `check-config`: the effective configuration, then (for a database) its schema version.
+pub fn check_config(config: &Config) -> Result<(), CommandError> {
+    print!("{}", config.render());
+    if config.storage.backend == crate::config::Backend::Postgres {
+        let store = open_store(config)?;
+        if let Some(version) = store.schema_version() {
+            let (at, newest) = version?;
+            println!(
+                "# {}: schema version {at} (this binary's newest: {newest})",
+                store.describe()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Where `copy` reads or writes: `sled:DIR` or `postgres:URL` (a bare `postgresql://` URL too).
+pub fn store_at(spec: &str, base: &Config) -> Result<Config, CommandError> {
+    let mut config = base.clone();
+    if let Some(dir) = spec.strip_prefix("sled:") {
+        config.storage.backend = crate::config::Backend::Sled;
+        config.storage.data_dir = PathBuf::from(dir);
+    } else if let Some(url) = spec
+        .strip_prefix("postgres:")
+        .filter(|u| u.contains("://"))
+        .or_else(|| spec.starts_with("postgresql://").then_some(spec))
+        .or_else(|| spec.starts_with("postgres://").then_some(spec))
+    {
+        config.storage.backend = crate::config::Backend::Postgres;
+        config.postgres.url = url.to_string();
+    } else {
+        return Err(CommandError::Usage(format!(
+            "{}: expected sled:DIR or postgres:postgresql://USER@HOST:PORT/DB",
+            crate::config::redacted_url(spec)
+        )));
+    }
+    Ok(config)
+}
+
+/// `copy`: every server's history from one store into another, server by server (one history
+/// in memory at a time, as an import line). Idempotent: a copy run again, or after an
+/// interruption, stores what is missing and leaves what is there.
+pub fn copy(from: &Config, to: &Config) -> Result<(), CommandError> {
+    let source = open_store(from)?;
+    let target = open_store(to)?;
+    eprintln!("copying {} -> {}", source.describe(), target.describe());
+    let started = std::time::Instant::now();
+    let mut counts = crate::store::ImportCounts::default();
+    let mut after = None;
+    while let Some((id, server)) = source.next_server_id(after.as_ref())? {
+        let history = crate::model::ServerHistory {
+            uuid: id,
+            server,
+            actions: source.history(&id)?,
+        };
+        counts.add(target.import_server(&history)?);
+        if counts.servers % 1000 == 0 {
+            target.durable()?;
+            eprintln!(
+                "  {} servers, {} actions ({:.0} actions/s)",
+                counts.servers,
+                counts.actions + counts.unchanged,
+                (counts.actions + counts.unchanged) as f64 / started.elapsed().as_secs_f64()
+            );
+        }
+        after = Some(id);
+    }
+    target.durable()?;
+    eprintln!(
+        "copied {} servers, {} actions, {} events ({} actions already there) in {:.1}s",
+        counts.servers,
+        counts.actions,
+        counts.events,
+        counts.unchanged,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 pub fn import(config: &Config, file: &Path) -> Result<(), CommandError> {

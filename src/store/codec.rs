@@ -4,7 +4,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::transaction::ConflictableTransactionError;
 
-use super::{ActionWithEvents, Result, StoreError, TxResult};
+use super::error::TxResult;
+use super::{ActionWithEvents, Result, StoreError};
 use crate::model::{Action, ActionView, Event};
 
 /// Leading byte of every record: the layout can evolve with a migration instead of a rewrite.

@@ -27,6 +27,10 @@ pub enum StoreError {
     Io(sled::Error),
     /// A list's marker names no action of the server.
     MarkerNotFound,
+    /// The database cannot be reached, or did not answer within its timeouts: worth a retry.
+    Unavailable(String),
+    /// The database refused a statement (a bug or a schema out of step): not worth a retry.
+    Database(String),
     /// A failed flush covered writes to this server: what memory holds may not be on disk.
     Unconfirmed(Uuid),
 }
@@ -53,6 +57,8 @@ impl fmt::Display for StoreError {
                 write!(f, "cannot open the store at {}: {reason}", path.display())
             }
             StoreError::Io(e) => write!(f, "storage error: {e}"),
+            StoreError::Unavailable(why) => write!(f, "the database is unavailable: {why}"),
+            StoreError::Database(why) => write!(f, "database error: {why}"),
             StoreError::Unconfirmed(id) => write!(
                 f,
                 "server {id} has writes that a failed flush did not confirm"

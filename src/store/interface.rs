@@ -106,34 +106,104 @@ pub struct Written<T> {
     pub changed: bool,
 }
 
-/// A write applied in memory, not yet known to be on disk: acknowledge it only after
-/// [`Applied::wait`] or [`Applied::durable`].
+/// A write applied, not yet known to be durable: acknowledge it only after [`Applied::wait`]
+/// or [`Applied::durable`].
 #[must_use = "a write is not durable until it has been waited for"]
 pub struct Applied<T> {
     pub(super) written: Written<T>,
-    pub(super) ticket: u64,
+    /// The group commit that makes it durable; None when it already is (a committed
+    /// database transaction).
+    pub(super) ticket: Option<u64>,
 }
 
 impl<T> Applied<T> {
-    /// Blocks until the write is on disk.
-    pub fn wait(self, store: &Store) -> Result<Written<T>> {
-        store.commit.wait(self.ticket).map_err(flush_error)?;
-        Ok(self.written)
+    pub(super) fn committed(written: Written<T>) -> Applied<T> {
+        Applied {
+            written,
+            ticket: None,
+        }
     }
 
-    /// Resolves once the write is on disk, without holding a thread.
+    /// Blocks until the write is durable.
+    pub fn wait(self, store: &Store) -> Result<Written<T>> {
+        match store {
+            Store::Embedded(s) => self.wait_on(s),
+            Store::Postgres(_) => Ok(self.written),
+        }
+    }
+
+    /// Resolves once the write is durable, without holding a thread.
     pub async fn durable(self, store: &Store) -> Result<Written<T>> {
-        store
-            .commit
-            .wait_async(self.ticket)
-            .await
-            .map_err(flush_error)?;
-        Ok(self.written)
+        match store {
+            Store::Embedded(s) => self.durable_on(s).await,
+            Store::Postgres(_) => Ok(self.written),
+        }
+    }
+}
+
+/// A [`PageQuery`] that owns its marker, to be sent to another thread.
+pub(super) struct OwnedPageQuery {
+    marker: Option<String>,
+    cursor: Option<Cursor>,
+    since: Option<Micros>,
+    before: Option<Micros>,
+    limit: usize,
+}
+
+impl From<&PageQuery<'_>> for OwnedPageQuery {
+    fn from(q: &PageQuery<'_>) -> Self {
+        let (marker, cursor) = match q.after {
+            After::Start => (None, None),
+            After::Marker(m) => (Some(m.to_string()), None),
+            After::Cursor(c) => (None, Some(c)),
+        };
+        OwnedPageQuery {
+            marker,
+            cursor,
+            since: q.since,
+            before: q.before,
+            limit: q.limit,
+        }
+    }
+}
+
+impl OwnedPageQuery {
+    pub(super) fn borrowed(&self) -> PageQuery<'_> {
+        let after = match (&self.marker, self.cursor) {
+            (Some(m), _) => After::Marker(m),
+            (None, Some(c)) => After::Cursor(c),
+            (None, None) => After::Start,
+        };
+        PageQuery {
+            after,
+            since: self.since,
+            before: self.before,
+            limit: self.limit,
+        }
     }
 }
 
 pub(super) fn flush_error(why: String) -> StoreError {
     StoreError::Io(sled::Error::Io(std::io::Error::other(why)))
+}
+
+/// What an import of server lines stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub servers: u64,
+    pub actions: u64,
+    pub events: u64,
+    /// Actions that were already stored exactly as given.
+    pub unchanged: u64,
+}
+
+impl ImportCounts {
+    pub fn add(&mut self, other: ImportCounts) {
+        self.servers += other.servers;
+        self.actions += other.actions;
+        self.events += other.events;
+        self.unchanged += other.unchanged;
+    }
 }
 
 /// An action with its events (oldest first), as a write returns it.

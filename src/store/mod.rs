@@ -1,420 +1,318 @@
-//! The embedded store: sled trees whose keys make every API question an ordered range scan.
-//! Nothing here knows about HTTP.
+//! The storage interface: `Store` answers the API's questions and applies Nova's writes, on one
+//! of two backends with the same behaviour: the embedded sled store (the default: one process,
+//! no database server) or PostgreSQL (several nodes over one database). Nothing here knows
+//! about HTTP, and nothing outside knows which backend answers.
+//!
+//! The methods block: call them from a blocking thread or the CLI. An async worker uses
+//! [`Store::run`] and the `fetch_*` methods, which answer in place on the embedded store (its
+//! reads take microseconds and never wait on a network) and on a blocking thread otherwise.
 
 mod codec;
-mod commit;
+pub mod embedded;
 mod error;
-mod import;
 mod interface;
 pub mod keys;
-mod lag;
-mod locks;
-#[cfg(test)]
-mod model_test;
-mod open;
-mod purge;
-mod read;
-mod write;
+pub mod postgres;
+pub mod semantics;
 
-use std::fs::File;
 use std::sync::Arc;
 
-use sled::Tree;
+use uuid::Uuid;
 
-use crate::model::{Action, ActionView, Event, Server};
-use crate::timeutil::Micros;
-#[cfg(test)]
-use codec::RECORD_FORMAT;
 pub(crate) use codec::{decode, decode_action_with_events, encode, encode_action};
-use codec::{decode_events, decode_view, split_action, tx_decode};
-use commit::GroupCommit;
+pub use embedded::{DEFAULT_CACHE_BYTES, SledStore};
 pub use error::{Result, StoreError};
-use error::{TxResult, abort};
-pub use import::ImportCounts;
-use interface::flush_error;
 pub use interface::{
     ActionFilter, ActionStart, ActionWithEvents, After, Applied, Cursor, EventFinish, EventStart,
-    PageEnd, PageQuery, ServerFields, Written,
+    ImportCounts, PageEnd, PageQuery, ServerFields, Written,
 };
-use keys::{
-    ActionKey, action_key, first_started_at_or_before, is_newer, last_started_at_or_after,
-    request_key,
-};
-use lag::{Lag, updated_within, widen_lag};
-use locks::{ServerGuard, ServerLocks};
+use keys::ActionKey;
+pub use postgres::PgStore;
 
-/// sled's own default is 1 GB; a small cache keeps an edge host's footprint small and the hot
-/// pages (the newest actions of busy servers) still fit.
-pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+use crate::config::{Backend, Config};
+use crate::metrics::Histogram;
+use crate::model::{Action, ActionView, Event, Server, ServerHistory};
+use crate::timeutil::Micros;
 
-/// The key layout of the trees, stored under `format`: newest-first action keys, each action
-/// record followed by its event list (since 4), purges under way marked by tombstones in the
-/// `purging` tree (since 5). Layouts 3 (event lists in a tree of their own) and 4 are migrated
-/// on open.
-const LAYOUT: u8 = 5;
-
-pub struct Store {
-    db: sled::Db,
-    servers: Tree,
-    actions: Tree,
-    by_request: Tree,
-    lag: Tree,
-    /// Ids whose purge has begun and not yet finished (see `purge.rs`).
-    purging: Tree,
-    data_file: File,
-    commit: Arc<GroupCommit>,
-    locks: ServerLocks,
+pub enum Store {
+    Embedded(SledStore),
+    Postgres(Box<PgStore>),
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-    use uuid::Uuid;
+/// Calls the same method on whichever backend holds the store.
+macro_rules! each {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            Store::Embedded($s) => $call,
+            Store::Postgres($s) => $call,
+        }
+    };
+}
 
-    fn text() -> impl Strategy<Value = Option<String>> {
-        proptest::option::of(".{0,20}")
+impl Store {
+    /// The embedded store in `dir`, with the default cache.
+    pub fn open(dir: &std::path::Path) -> Result<Store> {
+        SledStore::open(dir).map(Store::Embedded)
     }
 
-    fn action() -> impl Strategy<Value = Action> {
-        (
-            ".{1,20}",
-            ".{1,20}",
-            text(),
-            text(),
-            any::<i64>(),
-            any::<Option<i64>>(),
-            any::<Option<i64>>(),
-            text(),
-        )
-            .prop_map(
-                |(
-                    request_id,
-                    action,
-                    user_id,
-                    project_id,
-                    start_time,
-                    finish_time,
-                    updated_at,
-                    message,
-                )| Action {
-                    request_id,
-                    action,
-                    user_id,
-                    project_id,
-                    start_time,
-                    finish_time,
-                    updated_at,
-                    message,
-                    created_at: finish_time,
-                },
+    /// The store `config` names. A database that cannot be reached yet is not an error here:
+    /// the PostgreSQL backend keeps trying in the background and answers `Unavailable` until
+    /// it has connected and brought the schema up to date.
+    pub fn open_configured(config: &Config) -> Result<Store> {
+        match config.storage.backend {
+            Backend::Sled => SledStore::open_with(
+                &config.storage.data_dir,
+                config.storage.cache_mb.saturating_mul(1024 * 1024),
             )
-    }
-
-    fn event() -> impl Strategy<Value = Event> {
-        (
-            ".{1,20}",
-            any::<Option<i64>>(),
-            any::<Option<i64>>(),
-            text(),
-            text(),
-            text(),
-            text(),
-        )
-            .prop_map(
-                |(event, start_time, finish_time, result, traceback, host, details)| Event {
-                    event,
-                    start_time,
-                    finish_time,
-                    result,
-                    traceback,
-                    host,
-                    details,
-                    created_at: None,
-                },
-            )
-    }
-
-    proptest! {
-        #[test]
-        fn records_round_trip(a in action(), e in event()) {
-            prop_assert_eq!(decode::<Action>(&encode(&a)).unwrap(), a);
-            prop_assert_eq!(decode::<Event>(&encode(&e)).unwrap(), e);
-        }
-
-        #[test]
-        fn action_records_hold_their_events_after_the_action(
-            a in action(),
-            events in proptest::collection::vec(event(), 0..4),
-        ) {
-            let record = encode_action(&a, &events);
-            // A list reads the action alone, in place or owned.
-            prop_assert_eq!(decode::<Action>(&record).unwrap(), a.clone());
-            prop_assert_eq!(decode_view(&record).unwrap(), a.view());
-            prop_assert_eq!(decode_action_with_events(&record).unwrap(), (a, events));
-        }
-    }
-
-    /// Action `req-{n}`, started and updated at `n`.
-    fn numbered_action(n: i64) -> Action {
-        Action {
-            request_id: format!("req-{n}"),
-            action: "reboot".into(),
-            user_id: None,
-            project_id: None,
-            start_time: n,
-            finish_time: None,
-            updated_at: Some(n),
-            message: None,
-            created_at: None,
-        }
-    }
-
-    #[test]
-    fn a_layout_3_store_is_migrated_on_open_and_loses_nothing() {
-        let dir = std::env::temp_dir().join(format!("nova-actions-unit-{}", Uuid::new_v4()));
-        let server = Uuid::from_u128(7);
-        let action = numbered_action;
-        let event = |name: &str| Event {
-            event: name.into(),
-            start_time: Some(1),
-            finish_time: None,
-            result: None,
-            traceback: None,
-            host: Some("h".into()),
-            details: None,
-            created_at: None,
-        };
-        // 2,500 actions (three migration batches), every other one with two events.
-        {
-            let db = sled::open(&dir).unwrap();
-            let (actions, events) = (
-                db.open_tree("actions").unwrap(),
-                db.open_tree("events").unwrap(),
-            );
-            for n in 0..2500 {
-                let key = action_key(&server, n, n as u64);
-                actions.insert(key, encode(&action(n))).unwrap();
-                if n % 2 == 0 {
-                    events
-                        .insert(key, encode(&vec![event("a"), event("b")]))
-                        .unwrap();
-                }
+            .map(Store::Embedded),
+            Backend::Postgres => {
+                PgStore::connect(&config.postgres).map(|s| Store::Postgres(Box::new(s)))
             }
-            db.insert("format", &[3]).unwrap();
-            db.flush().unwrap();
         }
-        let store = Store::open(&dir).unwrap();
-        for n in [0, 1, 1234, 2499] {
-            let key = action_key(&server, n, n as u64);
-            let (stored, events) =
-                decode_action_with_events(&store.actions.get(key).unwrap().unwrap()).unwrap();
-            assert_eq!(stored, action(n));
-            let expected = if n % 2 == 0 {
-                vec![event("a"), event("b")]
-            } else {
-                vec![]
-            };
-            assert_eq!(events, expected, "action {n}");
+    }
+
+    /// For a command that needs the store now: waits up to `limit` for a database that is
+    /// still being connected to (the embedded store is ready once open).
+    pub fn wait_until_ready(&self, limit: std::time::Duration) -> Result<()> {
+        match self {
+            Store::Embedded(_) => Ok(()),
+            Store::Postgres(s) => s.wait_until_ready(limit),
         }
-        assert_eq!(store.actions.len(), 2500);
-        assert_eq!(store.db.get("format").unwrap().unwrap().as_ref(), [LAYOUT]);
-        assert!(
-            !store
-                .db
-                .tree_names()
-                .iter()
-                .any(|n| n.as_ref() == b"events")
-        );
-        drop(store);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn records_carry_their_format_version() {
-        let server = Server {
-            project_id: "p".into(),
-            user_id: None,
-            host: None,
-            created_at: None,
-            deleted: true,
-            deleted_at: Some(5),
-        };
-        let bytes = encode(&server);
-        assert_eq!(bytes[0], RECORD_FORMAT);
-        assert_eq!(decode::<Server>(&bytes).unwrap(), server);
-        let mut future = bytes.clone();
-        future[0] = RECORD_FORMAT + 1;
-        assert!(matches!(
-            decode::<Server>(&future),
-            Err(StoreError::Corrupt(_))
-        ));
-        assert!(matches!(decode::<Server>(&[]), Err(StoreError::Corrupt(_))));
-    }
-
-    #[test]
-    fn a_retry_is_not_acknowledged_before_the_write_it_repeats() {
-        let dir = std::env::temp_dir().join(format!("nova-actions-unit-{}", Uuid::new_v4()));
-        let store = Store::open(&dir).unwrap();
-        let id = Uuid::from_u128(3);
-        let fields = || ServerFields {
-            project_id: "p".into(),
-            user_id: None,
-            host: None,
-            created_at: Some(1),
-        };
-        let first = store.apply_upsert_server(&id, fields()).unwrap();
-        let retry = store.apply_upsert_server(&id, fields()).unwrap();
-        assert!(first.written.changed && !retry.written.changed);
-        // The retry waits for a ticket covering the first write, not for nothing.
-        assert!(
-            retry.ticket >= first.ticket,
-            "{} < {}",
-            retry.ticket,
-            first.ticket
-        );
-        retry.wait(&store).unwrap();
-        assert!(store.commit.durable_ticket() >= first.ticket);
-        first.wait(&store).unwrap();
-        drop(store);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn half_written_snapshots_are_removed_before_open() {
-        let dir = std::env::temp_dir().join(format!("nova-actions-unit-{}", Uuid::new_v4()));
-        {
-            let store = Store::open(&dir).unwrap();
-            store
-                .upsert_server(
-                    &Uuid::from_u128(1),
-                    ServerFields {
-                        project_id: "p".into(),
-                        user_id: None,
-                        host: None,
-                        created_at: None,
-                    },
-                )
-                .unwrap();
+    /// The schema version of a database store and the newest this binary knows.
+    pub fn schema_version(&self) -> Option<Result<(i32, i32)>> {
+        match self {
+            Store::Embedded(_) => None,
+            Store::Postgres(s) => Some(s.schema_version().map(|v| (v, postgres::SCHEMA_VERSION))),
         }
-        std::fs::write(dir.join("snap.0000000000001234.generating"), b"half").unwrap();
-        let store = Store::open(&dir).unwrap();
-        assert!(!dir.join("snap.0000000000001234.generating").exists());
-        assert_eq!(
-            store
-                .server(&Uuid::from_u128(1))
-                .unwrap()
-                .unwrap()
-                .project_id,
-            "p"
-        );
-        drop(store);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[test]
-    fn a_layout_4_store_buries_what_interrupted_purges_left_and_finishes_them() {
-        let dir = std::env::temp_dir().join(format!("nova-actions-unit-{}", Uuid::new_v4()));
-        let (kept, orphan) = (Uuid::from_u128(0x10), Uuid::from_u128(0x20));
-        let action = numbered_action;
-        {
-            // What a layout-4 purge killed half way left: history without a server record.
-            let db = sled::open(&dir).unwrap();
-            let servers = db.open_tree("servers").unwrap();
-            let actions = db.open_tree("actions").unwrap();
-            let by_request = db.open_tree("action_by_request").unwrap();
-            let server = Server {
-                project_id: "p".into(),
-                user_id: None,
-                host: None,
-                created_at: None,
-                deleted: false,
-                deleted_at: None,
-            };
-            servers.insert(kept.as_bytes(), encode(&server)).unwrap();
-            for id in [kept, orphan] {
-                for n in 0..5 {
-                    let key = action_key(&id, n, n as u64);
-                    actions.insert(key, encode_action(&action(n), &[])).unwrap();
-                    by_request
-                        .insert(request_key(&id, &format!("req-{n}")), &key[..])
-                        .unwrap();
-                }
-            }
-            db.insert("format", &[4]).unwrap();
-            db.flush().unwrap();
+    /// Where the store is, for log lines (never a password).
+    pub fn describe(&self) -> String {
+        match self {
+            Store::Embedded(s) => s.path().display().to_string(),
+            Store::Postgres(s) => s.describe(),
         }
-        let store = Store::open(&dir).unwrap();
-        assert_eq!(store.db.get("format").unwrap().unwrap().as_ref(), [LAYOUT]);
-        assert_eq!(store.purges_pending().unwrap(), 1);
-        assert_eq!(store.server(&orphan).unwrap(), None);
-        assert_eq!(store.resume_purges().unwrap(), 1);
-        assert_eq!(store.purges_pending().unwrap(), 0);
-        assert_eq!(store.actions.scan_prefix(orphan.as_bytes()).count(), 0);
-        assert_eq!(store.by_request.scan_prefix(orphan.as_bytes()).count(), 0);
-        assert_eq!(store.actions.scan_prefix(kept.as_bytes()).count(), 5);
-        assert!(store.show(&kept, "req-3", false).unwrap().is_some());
-        drop(store);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
-    fn temp_store() -> (Store, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("nova-actions-unit-{}", Uuid::new_v4()));
-        (Store::open(&dir).unwrap(), dir)
+    /// Whether a read may run on an async worker (see the module comment).
+    pub fn answers_in_place(&self) -> bool {
+        matches!(self, Store::Embedded(_))
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(48))]
+    /// Runs store work from an async worker without blocking it on a network round trip.
+    pub async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        if self.answers_in_place() {
+            return work(self);
+        }
+        let store = Arc::clone(self);
+        match actix_web::rt::task::spawn_blocking(move || work(&store)).await {
+            Ok(result) => result,
+            Err(e) => Err(StoreError::Unavailable(format!("a store task failed: {e}"))),
+        }
+    }
 
-        /// The bounded range scan returns exactly what filtering the whole history would.
-        #[test]
-        fn filtered_scans_match_a_full_filter(
-            rows in proptest::collection::vec((0i64..40, proptest::option::of(-10i64..30)), 0..40),
-            marker in proptest::option::of(0usize..40),
-            since in proptest::option::of(0i64..60),
-            before in proptest::option::of(0i64..60),
-        ) {
-            let (store, dir) = temp_store();
-            let server = Uuid::from_u128(42);
-            let history = crate::model::ServerHistory {
-                uuid: server,
-                server: Server { project_id: "p".into(), user_id: None, host: None, created_at: None, deleted: false, deleted_at: None },
-                actions: rows.iter().enumerate().map(|(i, (start, lag))| (Action {
-                    request_id: format!("req-{i}"),
-                    action: "a".into(),
-                    user_id: None,
-                    project_id: None,
-                    start_time: *start,
-                    finish_time: None,
-                    updated_at: lag.map(|l| start + l),
-                    message: None,
-                    created_at: None,
-                }, Vec::new())).collect(),
-            };
-            store.import_server(&history).unwrap();
-            // The model: recording order breaks start-time ties, newest first.
-            let mut model: Vec<(i64, usize, Option<i64>)> =
-                rows.iter().enumerate().map(|(i, (s, l))| (*s, i, l.map(|l| s + l))).collect();
-            model.sort_by_key(|r| std::cmp::Reverse((r.0, r.1)));
-            let marker = marker.filter(|m| *m < rows.len());
-            if let Some(m) = marker {
-                let pos = model.iter().position(|r| r.1 == m).unwrap();
-                model.drain(..=pos);
-            }
-            model.retain(|r| {
-                (since.is_none() && before.is_none())
-                    || r.2.is_some_and(|u| since.is_none_or(|s| u >= s) && before.is_none_or(|b| u <= b))
-            });
-            let expected: Vec<String> = model.iter().map(|r| format!("req-{}", r.1)).collect();
-            let older_than = marker.map(|m| store.find_action(&server, &format!("req-{m}")).unwrap().unwrap().0);
-            let got: Vec<String> = store
-                .actions_newest_first(&server, &ActionFilter { older_than, since, before })
-                .unwrap()
-                .map(|r| r.unwrap().1.request_id)
-                .collect();
-            drop(store);
-            std::fs::remove_dir_all(&dir).unwrap();
-            prop_assert_eq!(got, expected);
+    pub async fn fetch_server(self: &Arc<Self>, id: &Uuid) -> Result<Option<Server>> {
+        let id = *id;
+        self.run(move |s| s.server(&id)).await
+    }
+
+    /// [`Store::list_page`] from an async worker; `visit` runs on the worker.
+    pub async fn fetch_page(
+        self: &Arc<Self>,
+        server: &Uuid,
+        query: &PageQuery<'_>,
+        mut visit: impl FnMut(&ActionView<'_>),
+    ) -> Result<PageEnd> {
+        if let Store::Embedded(s) = &**self {
+            return s.list_page(server, query, visit);
+        }
+        let (id, owned) = (*server, interface::OwnedPageQuery::from(query));
+        let (actions, end) = self
+            .run(move |s| {
+                let mut actions = Vec::new();
+                let end = s.list_page(&id, &owned.borrowed(), |a| actions.push(a.to_action()))?;
+                Ok((actions, end))
+            })
+            .await?;
+        actions.iter().for_each(|a| visit(&a.view()));
+        Ok(end)
+    }
+
+    pub async fn fetch_action(
+        self: &Arc<Self>,
+        server: &Uuid,
+        request_id: &str,
+        with_events: bool,
+    ) -> Result<Option<(Action, Vec<Event>)>> {
+        let (id, request_id) = (*server, request_id.to_string());
+        self.run(move |s| s.show(&id, &request_id, with_events))
+            .await
+    }
+
+    // ----- reads -----
+
+    /// Why writes can no longer be made durable, once a flush has failed (embedded only).
+    pub fn broken(&self) -> Option<String> {
+        match self {
+            Store::Embedded(s) => s.broken(),
+            Store::Postgres(_) => None,
+        }
+    }
+
+    pub fn server(&self, id: &Uuid) -> Result<Option<Server>> {
+        each!(self, s => s.server(id))
+    }
+
+    /// A page of a server's actions, newest first, each handed to `visit`. A read that raced
+    /// a purge of the server fails with `ServerNotFound`, as if it came after the purge.
+    pub fn list_page(
+        &self,
+        server: &Uuid,
+        query: &PageQuery<'_>,
+        visit: impl FnMut(&ActionView<'_>),
+    ) -> Result<PageEnd> {
+        each!(self, s => s.list_page(server, query, visit))
+    }
+
+    /// The newest action of `server` with this request id, with its events newest first when
+    /// `with_events`; None when there is none.
+    pub fn show(
+        &self,
+        server: &Uuid,
+        request_id: &str,
+        with_events: bool,
+    ) -> Result<Option<(Action, Vec<Event>)>> {
+        each!(self, s => s.show(server, request_id, with_events))
+    }
+
+    /// Up to `max` of a server's actions, oldest first, after `after` in that order (from the
+    /// oldest when None), each with its events oldest first: exports walk a history in chunks.
+    pub fn history_chunk(
+        &self,
+        server: &Uuid,
+        after: Option<&ActionKey>,
+        max: usize,
+    ) -> Result<Vec<(ActionKey, ActionWithEvents)>> {
+        each!(self, s => s.history_chunk(server, after, max))
+    }
+
+    /// The server after `after` in id order (the first when None).
+    pub fn next_server_id(&self, after: Option<&Uuid>) -> Result<Option<(Uuid, Server)>> {
+        each!(self, s => s.next_server_id(after))
+    }
+
+    /// A server's whole history, oldest first (for tests).
+    pub fn history(&self, server: &Uuid) -> Result<Vec<ActionWithEvents>> {
+        let chunk = self.history_chunk(server, None, usize::MAX)?;
+        Ok(chunk.into_iter().map(|(_, action)| action).collect())
+    }
+
+    // ----- writes -----
+
+    pub fn apply_upsert_server(&self, id: &Uuid, fields: ServerFields) -> Result<Applied<Server>> {
+        each!(self, s => s.apply_upsert_server(id, fields))
+    }
+
+    pub fn apply_soft_delete_server(&self, id: &Uuid, at: Micros) -> Result<Applied<Server>> {
+        each!(self, s => s.apply_soft_delete_server(id, at))
+    }
+
+    pub fn apply_start_action(
+        &self,
+        server: &Uuid,
+        start: ActionStart,
+    ) -> Result<Applied<ActionWithEvents>> {
+        each!(self, s => s.apply_start_action(server, start))
+    }
+
+    pub fn apply_finish_action(
+        &self,
+        server: &Uuid,
+        request_id: &str,
+        finish_time: Micros,
+        time_given: bool,
+    ) -> Result<Applied<ActionWithEvents>> {
+        each!(self, s => s.apply_finish_action(server, request_id, finish_time, time_given))
+    }
+
+    pub fn apply_start_event(
+        &self,
+        server: &Uuid,
+        start: EventStart,
+    ) -> Result<Applied<ActionWithEvents>> {
+        each!(self, s => s.apply_start_event(server, start))
+    }
+
+    pub fn apply_finish_event(
+        &self,
+        server: &Uuid,
+        finish: EventFinish,
+    ) -> Result<Applied<ActionWithEvents>> {
+        each!(self, s => s.apply_finish_event(server, finish))
+    }
+
+    /// Stores one server line (idempotent). Not durable on return: call [`Store::durable`]
+    /// when a group of lines is done.
+    pub fn import_server(&self, history: &ServerHistory) -> Result<ImportCounts> {
+        each!(self, s => s.import_server(history))
+    }
+
+    /// Removes a server and its whole history for good. Returns how many actions went, or None
+    /// when there was nothing of that server to remove.
+    pub fn purge_server(&self, id: &Uuid) -> Result<Option<u64>> {
+        each!(self, s => s.purge_server(id))
+    }
+
+    /// Retention: purges every server soft-deleted before `cutoff`. Returns (servers, actions).
+    pub fn purge_deleted_before(&self, cutoff: Micros) -> Result<(u64, u64)> {
+        each!(self, s => s.purge_deleted_before(cutoff))
+    }
+
+    /// Finishes every purge a crash interrupted. Returns how many it finished.
+    pub fn resume_purges(&self) -> Result<u64> {
+        match self {
+            Store::Embedded(s) => s.resume_purges(),
+            // A purge there is one transaction: nothing is ever left half done.
+            Store::Postgres(_) => Ok(0),
+        }
+    }
+
+    pub fn purges_pending(&self) -> Result<u64> {
+        match self {
+            Store::Embedded(s) => s.purges_pending(),
+            Store::Postgres(_) => Ok(0),
+        }
+    }
+
+    /// Makes everything written so far durable.
+    pub fn durable(&self) -> Result<()> {
+        match self {
+            Store::Embedded(s) => s.durable(),
+            // Every write there is committed (synchronous_commit on) before it returns.
+            Store::Postgres(_) => Ok(()),
+        }
+    }
+
+    // ----- operations -----
+
+    /// Fails when the store cannot answer (`/healthcheck`).
+    pub fn check(&self) -> Result<()> {
+        each!(self, s => s.check())
+    }
+
+    pub fn size_on_disk(&self) -> Result<u64> {
+        each!(self, s => s.size_on_disk())
+    }
+
+    pub fn flush_times(&self) -> Histogram {
+        match self {
+            Store::Embedded(s) => s.flush_times(),
+            Store::Postgres(_) => Histogram::default(),
         }
     }
 }

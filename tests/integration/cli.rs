@@ -1,6 +1,7 @@
 //! The binary as a user runs it: import/export on a stopped store, serve, and a kill -9 that
 //! must not lose an acknowledged write.
 
+use crate::backend::StoreArg;
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,8 +22,7 @@ fn import_then_export_round_trips_the_fixture_byte_for_byte() {
     for _ in 0..2 {
         let out = binary()
             .arg("import")
-            .arg("--data-dir")
-            .arg(&store)
+            .store(&store)
             .arg(&fixture)
             .output()
             .unwrap();
@@ -32,12 +32,7 @@ fn import_then_export_round_trips_the_fixture_byte_for_byte() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let out = binary()
-        .arg("export")
-        .arg("--data-dir")
-        .arg(&store)
-        .output()
-        .unwrap();
+    let out = binary().arg("export").store(&store).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -59,8 +54,7 @@ fn a_bad_line_fails_with_its_number_and_keeps_the_lines_before() {
     std::fs::write(&file, format!("{good}\n{bad}\n")).unwrap();
     let out = binary()
         .arg("import")
-        .arg("--data-dir")
-        .arg(&store)
+        .store(&store)
         .arg(&file)
         .output()
         .unwrap();
@@ -70,12 +64,7 @@ fn a_bad_line_fails_with_its_number_and_keeps_the_lines_before() {
         stderr.contains("line 2: Invalid input for field/attribute project_id"),
         "{stderr}"
     );
-    let out = binary()
-        .arg("export")
-        .arg("--data-dir")
-        .arg(&store)
-        .output()
-        .unwrap();
+    let out = binary().arg("export").store(&store).output().unwrap();
     let exported = String::from_utf8(out.stdout).unwrap();
     assert_eq!(exported.lines().count(), 1);
     assert!(exported.contains("e0000000-0000-4000-8000-000000000001"));
@@ -133,8 +122,8 @@ pub fn serve_with(store: &std::path::Path, adjust: impl FnOnce(&mut Command)) ->
         .unwrap();
     let mut command = binary();
     command
-        .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
-        .arg(store)
+        .args(["serve", "--listen", &addr.to_string()])
+        .store(store)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     adjust(&mut command);

@@ -46,6 +46,7 @@ impl TestServer {
         config.server.workers = 2;
         config.storage.data_dir = dir.0.join("store");
         adjust(&mut config);
+        crate::backend::configure(&mut config);
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {

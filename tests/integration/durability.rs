@@ -7,6 +7,7 @@
 //! * Concurrent event finishes of one action, a purge racing readers, and an HTTP import racing
 //!   writes to other servers, each bounded by timeouts.
 
+use crate::backend::StoreArg;
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -373,8 +374,8 @@ impl Process {
             // One page holds the whole history: with request ids used twice, a marker (a
             // request id) names the newer action, so paging could not be checked exactly.
             .env("NOVA_ACTIONS__API__MAX_LIMIT", "1000000")
-            .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
-            .arg(store)
+            .args(["serve", "--listen", &addr.to_string()])
+            .store(store)
             .stdout(Stdio::null())
             .stderr(
                 std::fs::OpenOptions::new()

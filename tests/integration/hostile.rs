@@ -2,6 +2,7 @@
 //! tracebacks and hosts, secrets that must stay out of the access log, odd ids, and storage
 //! that cannot be opened or fills up while serving.
 
+use crate::backend::StoreArg;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -671,8 +672,8 @@ fn serve_once(store: &Path) -> std::process::Output {
         .unwrap();
     let mut child = binary()
         .env("RUST_LOG", "off")
-        .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
-        .arg(store)
+        .args(["serve", "--listen", &addr.to_string()])
+        .store(store)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

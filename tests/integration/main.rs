@@ -2,6 +2,7 @@
 //! HTTP to it as a client would (or runs the binary, for the CLI).
 
 mod abuse;
+mod backend;
 mod cli;
 mod common;
 mod conformance;

@@ -1,6 +1,7 @@
 //! What operators use: configuration from the environment, check-config, purge and retention,
 //! health checks, metrics, live export, the access log.
 
+use crate::backend::StoreArg;
 use crate::cli::{binary, serve};
 use crate::common::{ADMIN, TempDir, TestServer, fixture, fixtures_dir, send_raw};
 
@@ -57,16 +58,15 @@ fn purge_before_removes_only_servers_deleted_earlier() {
     assert!(
         binary()
             .arg("import")
-            .arg("--data-dir")
-            .arg(&store)
+            .store(&store)
             .arg(&file)
             .status()
             .unwrap()
             .success()
     );
     let out = binary()
-        .args(["purge", "--before", "2023-01-01", "--data-dir"])
-        .arg(&store)
+        .args(["purge", "--before", "2023-01-01"])
+        .store(&store)
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -75,12 +75,7 @@ fn purge_before_removes_only_servers_deleted_earlier() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = binary()
-        .arg("export")
-        .arg("--data-dir")
-        .arg(&store)
-        .output()
-        .unwrap();
+    let out = binary().arg("export").store(&store).output().unwrap();
     let exported = String::from_utf8(out.stdout).unwrap();
     assert!(
         !exported.contains("c1000000")
@@ -88,8 +83,8 @@ fn purge_before_removes_only_servers_deleted_earlier() {
             && exported.contains("c3000000")
     );
     let out = binary()
-        .args(["purge", "--before", "yesterday", "--data-dir"])
-        .arg(&store)
+        .args(["purge", "--before", "yesterday"])
+        .store(&store)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -173,12 +168,7 @@ fn a_running_store_refuses_the_offline_commands_clearly() {
     let dir = TempDir::new();
     let store = dir.0.join("store");
     let _served = serve(&store);
-    let out = binary()
-        .arg("export")
-        .arg("--data-dir")
-        .arg(&store)
-        .output()
-        .unwrap();
+    let out = binary().arg("export").store(&store).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another process"));
 }
@@ -296,8 +286,7 @@ fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     // What was imported during the shutdown is in the store.
     let out = crate::cli::binary()
         .arg("export")
-        .arg("--data-dir")
-        .arg(dir.0.join("store"))
+        .store(dir.0.join("store"))
         .output()
         .unwrap();
     assert_eq!(out.stdout, body);

@@ -1,6 +1,7 @@
 //! Who sees what: the default policy for every caller shape, operator overrides, and reloading
 //! the policy file while serving.
 
+use crate::backend::StoreArg;
 use std::time::{Duration, Instant};
 
 use crate::common::{Response, TempDir, TestServer, fixture};
@@ -245,8 +246,8 @@ fn a_malformed_policy_file_is_refused_at_start_naming_the_rule() {
     let out = crate::cli::binary()
         .arg("--config")
         .arg(&config)
-        .args(["serve", "--data-dir"])
-        .arg(dir.0.join("s"))
+        .args(["serve"])
+        .store(dir.0.join("s"))
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -5,7 +5,7 @@ use sled::IVec;
 use sled::transaction::{TransactionalTree, UnabortableTransactionError};
 use uuid::Uuid;
 
-use super::{Result, Store};
+use super::{Result, SledStore};
 use crate::timeutil::Micros;
 
 /// How far an action's `updated_at` strays from its `start_time` on one server. It bounds the
@@ -43,7 +43,7 @@ impl Lag {
     }
 }
 
-pub(super) fn updated_within(
+pub(in crate::store) fn updated_within(
     updated_at: Option<Micros>,
     since: Option<Micros>,
     before: Option<Micros>,
@@ -55,7 +55,7 @@ pub(super) fn updated_within(
     since.is_none_or(|s| t >= s) && before.is_none_or(|b| t <= b)
 }
 
-impl Store {
+impl SledStore {
     /// `widen_lag` for a writer that holds the server's lock instead of a transaction.
     pub(super) fn widen_lag_outside_transaction(
         &self,

@@ -10,10 +10,10 @@
 use sled::Transactional;
 use uuid::Uuid;
 
-use super::keys::UUID_LEN;
-use super::{Result, Store, StoreError};
+use super::{Result, SledStore, StoreError};
+use crate::store::keys::UUID_LEN;
 
-impl Store {
+impl SledStore {
     /// Removes a server and its whole history for good. Returns how many actions went, or None
     /// when there was nothing of that server to remove. Running it again after an interrupted
     /// purge finishes that purge.

@@ -8,14 +8,14 @@ use sled::{IVec, Transactional};
 
 use super::*;
 
-impl Store {
+impl SledStore {
     /// Opens (or creates) the store in `dir` with the default page cache.
-    pub fn open(dir: &Path) -> Result<Store> {
-        Store::open_with(dir, DEFAULT_CACHE_BYTES)
+    pub fn open(dir: &Path) -> Result<SledStore> {
+        SledStore::open_with(dir, DEFAULT_CACHE_BYTES)
     }
 
     /// Opens the store with a page cache of `cache_bytes`: the main lever on resident memory.
-    pub fn open_with(dir: &Path, cache_bytes: u64) -> Result<Store> {
+    pub fn open_with(dir: &Path, cache_bytes: u64) -> Result<SledStore> {
         let open_err = |reason: String| StoreError::Open {
             path: dir.to_path_buf(),
             reason,
@@ -31,7 +31,8 @@ impl Store {
             other => open_err(format!("{other} (the store is left untouched)")),
         })?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| open_err(e.to_string()));
-        let store = Store {
+        let store = SledStore {
+            dir: dir.to_path_buf(),
             servers: tree("servers")?,
             actions: tree("actions")?,
             by_request: tree("action_by_request")?,
@@ -144,7 +145,7 @@ impl Store {
     }
 }
 
-impl Drop for Store {
+impl Drop for SledStore {
     /// The flusher finishes what is outstanding and exits (sled flushes on its own drop).
     fn drop(&mut self) {
         self.commit.stop();

@@ -6,33 +6,17 @@ use std::collections::HashSet;
 
 use uuid::Uuid;
 
-use super::keys::{
+use super::{
+    ImportCounts, Result, SledStore, StoreError, decode_action_with_events, encode, encode_action,
+};
+use crate::model::{Action, Event, ServerHistory};
+use crate::store::keys::{
     ActionKey, action_key, first_started_at_or_before, is_newer, last_started_at_or_after,
     request_key,
 };
-use super::{Result, Store, StoreError, decode_action_with_events, encode, encode_action};
-use crate::model::{Action, Event, ServerHistory};
 
 /// Actions planned before they are written (see `write_batch`).
 const BATCH_ACTIONS: usize = 500;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ImportCounts {
-    pub servers: u64,
-    pub actions: u64,
-    pub events: u64,
-    /// Actions that were already stored exactly as given.
-    pub unchanged: u64,
-}
-
-impl ImportCounts {
-    pub fn add(&mut self, other: ImportCounts) {
-        self.servers += other.servers;
-        self.actions += other.actions;
-        self.events += other.events;
-        self.unchanged += other.unchanged;
-    }
-}
 
 /// One action to store, and where.
 struct Planned<'a> {
@@ -41,7 +25,7 @@ struct Planned<'a> {
     events: &'a [Event],
 }
 
-impl Store {
+impl SledStore {
     /// Stores one server line. Not durable on return: call [`Store::durable`] when a group of
     /// lines is done (the CLI and the HTTP endpoint do so before reporting success).
     pub fn import_server(&self, history: &ServerHistory) -> Result<ImportCounts> {

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::*;
 
-impl Store {
+impl SledStore {
     /// Starts a write to `id`: refused after a failed flush, then one writer at a time for
     /// that server until the guard drops.
     pub(super) fn write_lock(&self, id: &Uuid) -> Result<ServerGuard<'_>> {
@@ -23,16 +23,7 @@ impl Store {
                 .get(id.as_bytes())?
                 .map(|b| tx_decode(&b))
                 .transpose()?;
-            let server = Server {
-                project_id: fields.project_id.clone(),
-                user_id: fields.user_id.clone(),
-                host: fields.host.clone(),
-                created_at: fields
-                    .created_at
-                    .or(old.as_ref().and_then(|o| o.created_at)),
-                deleted: old.as_ref().is_some_and(|o| o.deleted),
-                deleted_at: old.as_ref().and_then(|o| o.deleted_at),
-            };
+            let server = semantics::upserted_server(old.as_ref(), &fields);
             let changed = old.as_ref() != Some(&server);
             if changed {
                 servers.insert(id.as_bytes(), encode(&server))?;
@@ -52,18 +43,13 @@ impl Store {
                 return abort(StoreError::ServerNotFound(*id));
             };
             let mut server: Server = tx_decode(&bytes)?;
-            if server.deleted {
-                return Ok(Written {
-                    record: server,
-                    changed: false,
-                });
+            let changed = semantics::soft_delete(&mut server, at);
+            if changed {
+                servers.insert(id.as_bytes(), encode(&server))?;
             }
-            server.deleted = true;
-            server.deleted_at = Some(at);
-            servers.insert(id.as_bytes(), encode(&server))?;
             Ok(Written {
                 record: server,
-                changed: true,
+                changed,
             })
         })?;
         Ok(self.applied(id, written))
@@ -106,24 +92,14 @@ impl Store {
                 let newest = by_request.get(&rkey)?;
                 if let Some(existing_key) = &newest {
                     let existing = tx_read(actions, existing_key, decode_action_with_events)?;
-                    if is_retry_of(&existing.0, &start) {
+                    if semantics::is_retry_of(&existing.0, &start) {
                         return Ok(Written {
                             record: existing,
                             changed: false,
                         });
                     }
                 }
-                let action = Action {
-                    request_id: start.request_id.clone(),
-                    action: start.action.clone(),
-                    user_id: start.user_id.clone(),
-                    project_id: start.project_id.clone(),
-                    start_time: start.start_time,
-                    finish_time: None,
-                    updated_at: Some(start.start_time),
-                    message: None,
-                    created_at: None,
-                };
+                let action = semantics::started_action(&start);
                 actions.insert(&key, encode_action(&action, &[]))?;
                 if newest.as_ref().is_none_or(|n| is_newer(&key, n)) {
                     by_request.insert(rkey.as_slice(), &key)?;
@@ -149,16 +125,12 @@ impl Store {
         let (key, _) = self.action_key_for(server, request_id, false)?;
         let written = (&self.actions, &self.lag).transaction(|(actions, lag)| {
             let (mut action, events) = tx_read(actions, &key, decode_action_with_events)?;
-            if action.finish_time.is_some()
-                && (!time_given || action.finish_time == Some(finish_time))
-            {
+            if !semantics::finish_action(&mut action, finish_time, time_given) {
                 return Ok(Written {
                     record: (action, events),
                     changed: false,
                 });
             }
-            action.finish_time = Some(finish_time);
-            action.updated_at = Some(finish_time);
             actions.insert(&key, encode_action(&action, &events))?;
             widen_lag(lag, server, finish_time.saturating_sub(action.start_time))?;
             Ok(Written {
@@ -178,31 +150,9 @@ impl Store {
         // The fallback attaches to the newest action without touching its updated_at.
         let (key, bump) =
             self.action_key_for(server, &start.request_id, start.fallback_to_last_action)?;
-        let event = Event {
-            event: start.event.clone(),
-            start_time: Some(start.start_time),
-            finish_time: None,
-            result: None,
-            traceback: None,
-            host: start.host.clone(),
-            details: start.details.clone(),
-            created_at: None,
-        };
         let at = bump.then_some(start.start_time);
         self.write_events(server, key, at, |_, list| {
-            let retry = list.iter().any(|e| {
-                e.event == start.event
-                    && e.host == start.host
-                    && if start.time_given {
-                        e.start_time == Some(start.start_time)
-                    } else {
-                        e.finish_time.is_none()
-                    }
-            });
-            if !retry {
-                list.push(event.clone());
-            }
-            Ok(!retry)
+            Ok(semantics::start_event(list, &start))
         })
     }
 
@@ -216,28 +166,7 @@ impl Store {
             self.action_key_for(server, &finish.request_id, finish.fallback_to_last_action)?;
         let at = bump.then_some(finish.finish_time);
         self.write_events(server, key, at, |action, list| {
-            // Nova finishes the oldest event of that name.
-            let Some(event) = list.iter_mut().find(|e| e.event == finish.event) else {
-                return Err(StoreError::EventNotFound {
-                    event: finish.event.clone(),
-                    request_id: finish.request_id.clone(),
-                });
-            };
-            let same = event.result.as_deref() == Some(finish.result.as_str())
-                && event.traceback == finish.traceback
-                && event.details == finish.details
-                && (!finish.time_given || event.finish_time == Some(finish.finish_time));
-            if same && event.finish_time.is_some() {
-                return Ok(false);
-            }
-            event.finish_time = Some(finish.finish_time);
-            event.result = Some(finish.result.clone());
-            event.traceback = finish.traceback.clone();
-            event.details = finish.details.clone();
-            if finish.result.eq_ignore_ascii_case("error") {
-                action.message = Some("Error".to_string());
-            }
-            Ok(true)
+            semantics::finish_event(action, list, &finish)
         })
     }
 
@@ -274,12 +203,12 @@ impl Store {
 
     #[cfg(test)]
     pub fn upsert_server(&self, id: &Uuid, fields: ServerFields) -> Result<Written<Server>> {
-        self.apply_upsert_server(id, fields)?.wait(self)
+        self.apply_upsert_server(id, fields)?.wait_on(self)
     }
 
     #[cfg(test)]
     pub fn soft_delete_server(&self, id: &Uuid, at: Micros) -> Result<Written<Server>> {
-        self.apply_soft_delete_server(id, at)?.wait(self)
+        self.apply_soft_delete_server(id, at)?.wait_on(self)
     }
 
     #[cfg(test)]
@@ -288,7 +217,7 @@ impl Store {
         server: &Uuid,
         start: ActionStart,
     ) -> Result<Written<ActionWithEvents>> {
-        self.apply_start_action(server, start)?.wait(self)
+        self.apply_start_action(server, start)?.wait_on(self)
     }
 
     #[cfg(test)]
@@ -300,7 +229,7 @@ impl Store {
         time_given: bool,
     ) -> Result<Written<ActionWithEvents>> {
         self.apply_finish_action(server, request_id, finish_time, time_given)?
-            .wait(self)
+            .wait_on(self)
     }
 
     #[cfg(test)]
@@ -309,7 +238,7 @@ impl Store {
         server: &Uuid,
         start: EventStart,
     ) -> Result<Written<ActionWithEvents>> {
-        self.apply_start_event(server, start)?.wait(self)
+        self.apply_start_event(server, start)?.wait_on(self)
     }
 
     #[cfg(test)]
@@ -318,7 +247,7 @@ impl Store {
         server: &Uuid,
         finish: EventFinish,
     ) -> Result<Written<ActionWithEvents>> {
-        self.apply_finish_event(server, finish)?.wait(self)
+        self.apply_finish_event(server, finish)?.wait_on(self)
     }
 
     // ----- helpers -----
@@ -332,7 +261,10 @@ impl Store {
         } else {
             self.commit.latest()
         };
-        Applied { written, ticket }
+        Applied {
+            written,
+            ticket: Some(ticket),
+        }
     }
 
     /// An action's events, oldest first.
@@ -372,15 +304,6 @@ impl Store {
             None => Err(not_found()),
         }
     }
-}
-
-/// A retried action start names the same action; without an explicit time, the request id,
-/// name and requester are what identify it.
-pub(super) fn is_retry_of(existing: &Action, start: &ActionStart) -> bool {
-    existing.action == start.action
-        && existing.user_id == start.user_id
-        && existing.project_id == start.project_id
-        && (!start.time_given || existing.start_time == start.start_time)
 }
 
 /// A record read inside a transaction; the write found it just before, so it must be there.

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::*;
 
-impl Store {
+impl SledStore {
     /// Why writes can no longer be made durable, once a flush has failed.
     pub fn broken(&self) -> Option<String> {
         self.commit.broken()

@@ -13,7 +13,10 @@ use std::path::PathBuf;
 use proptest::prelude::*;
 use uuid::Uuid;
 
-use super::{ActionFilter, ActionStart, EventFinish, EventStart, ServerFields, Store, StoreError};
+use super::{
+    ActionFilter, ActionStart, EventFinish, EventStart, ServerFields, SledStore,
+    SledStore as Store, StoreError,
+};
 use crate::model::{Action, Event, Server, ServerHistory};
 use crate::timeutil::Micros;
 
@@ -369,7 +372,7 @@ impl Model {
                 }
                 let start = start_of(op);
                 if let Some(i) = self.find(&id, REQUEST_IDS[*rid]) {
-                    if super::write::is_retry_of(&self.actions[&id][i].action, &start) {
+                    if crate::store::semantics::is_retry_of(&self.actions[&id][i].action, &start) {
                         return self.reply(&id, i, false);
                     }
                 }
@@ -586,7 +589,7 @@ impl Subject {
     fn new() -> Subject {
         let dir = std::env::temp_dir().join(format!("nova-actions-model-{}", Uuid::new_v4()));
         Subject {
-            store: Some(Store::open(&dir).unwrap()),
+            store: Some(SledStore::open(&dir).unwrap()),
             dir,
         }
     }
@@ -691,7 +694,7 @@ impl Subject {
             }
             Op::Reopen => {
                 self.store = None;
-                match Store::open(&self.dir) {
+                match SledStore::open(&self.dir) {
                     Ok(store) => {
                         self.store = Some(store);
                         Outcome::Reopened

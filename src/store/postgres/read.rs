@@ -1,0 +1,239 @@
+//! The questions the API asks, each one index range scan (see `tests/integration/postgres.rs`
+//! for the plans).
+
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use super::{PgStore, db_error};
+use crate::model::{Action, ActionView, Event, Server};
+use crate::store::codec::{decode_events, decode_view, split_action};
+use crate::store::keys::{self, ActionKey};
+use crate::store::{
+    ActionWithEvents, After, Cursor, PageEnd, PageQuery, Result, StoreError, decode,
+    decode_action_with_events,
+};
+use crate::timeutil::Micros;
+
+/// A position in a history: `(start_time, seq)`.
+pub(super) type Position = (i64, i64);
+
+pub(super) fn position_of(key: &ActionKey) -> Result<Position> {
+    let (_, start_time, seq) =
+        keys::decode_action_key(key).ok_or_else(|| StoreError::Corrupt("cursor".into()))?;
+    Ok((start_time, seq as i64))
+}
+
+pub(super) fn key_of(server: &Uuid, row: &Row) -> ActionKey {
+    keys::action_key(server, row.get(0), row.get::<_, i64>(1) as u64)
+}
+
+/// The newest action with this request id: `(start_time, seq, record)`.
+pub(super) const NEWEST_BY_REQUEST: &str = "SELECT start_time, seq, record FROM actions
+     WHERE instance_uuid = $1 AND request_id = $2
+     ORDER BY start_time DESC, seq DESC LIMIT 1";
+
+impl PgStore {
+    pub fn server(&self, id: &Uuid) -> Result<Option<Server>> {
+        self.call(|client| async move {
+            let statement = client
+                .prepare_cached("SELECT record FROM servers WHERE instance_uuid = $1")
+                .await
+                .map_err(db_error)?;
+            let row = client
+                .query_opt(&statement, &[id])
+                .await
+                .map_err(db_error)?;
+            row.map(|r| decode(r.get(0))).transpose()
+        })
+    }
+
+    pub fn list_page(
+        &self,
+        server: &Uuid,
+        query: &PageQuery<'_>,
+        mut visit: impl FnMut(&ActionView<'_>),
+    ) -> Result<PageEnd> {
+        let rows = self.call(|client| async move {
+            let older_than: Option<Position> = match query.after {
+                After::Start => None,
+                After::Cursor(Cursor(key)) => Some(position_of(&key)?),
+                After::Marker(request_id) => {
+                    let statement = client
+                        .prepare_cached(NEWEST_BY_REQUEST)
+                        .await
+                        .map_err(db_error)?;
+                    let row = client
+                        .query_opt(&statement, &[server, &request_id.as_bytes()])
+                        .await
+                        .map_err(db_error)?;
+                    match row {
+                        Some(row) => Some((row.get(0), row.get(1))),
+                        None => return Err(StoreError::MarkerNotFound),
+                    }
+                }
+            };
+            let bounds = match (query.since, query.before) {
+                (None, None) => None,
+                (since, before) => Some(start_bounds(&client, server, since, before).await?),
+            };
+            let sql = page_sql(older_than.is_some(), bounds.is_some());
+            let statement = client.prepare_cached(&sql).await.map_err(db_error)?;
+            let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+            let (marker_start, marker_seq) = older_than.unwrap_or_default();
+            let (low, high) = bounds.unwrap_or_default();
+            let (since, before) = (query.since, query.before);
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![server, &limit];
+            if older_than.is_some() {
+                params.extend([&marker_start as &(dyn ToSql + Sync), &marker_seq]);
+            }
+            if bounds.is_some() {
+                params.extend([&low as &(dyn ToSql + Sync), &high, &since, &before]);
+            }
+            client.query(&statement, &params).await.map_err(db_error)
+        })?;
+        let mut cursor = None;
+        for row in &rows {
+            let view = decode_view(row.get(2))?;
+            visit(&view);
+            cursor = Some(Cursor(key_of(server, row)));
+        }
+        Ok(PageEnd {
+            count: rows.len(),
+            cursor,
+        })
+    }
+
+    pub fn show(
+        &self,
+        server: &Uuid,
+        request_id: &str,
+        with_events: bool,
+    ) -> Result<Option<(Action, Vec<Event>)>> {
+        let row = self.call(|client| async move {
+            let statement = client
+                .prepare_cached(NEWEST_BY_REQUEST)
+                .await
+                .map_err(db_error)?;
+            client
+                .query_opt(&statement, &[server, &request_id.as_bytes()])
+                .await
+                .map_err(db_error)
+        })?;
+        let Some(row) = row else { return Ok(None) };
+        let (action, encoded_events) = split_action(row.get(2))?;
+        let events = match with_events {
+            true => {
+                let mut events = decode_events(encoded_events)?;
+                events.reverse();
+                events
+            }
+            false => Vec::new(),
+        };
+        Ok(Some((action, events)))
+    }
+
+    pub fn history_chunk(
+        &self,
+        server: &Uuid,
+        after: Option<&ActionKey>,
+        max: usize,
+    ) -> Result<Vec<(ActionKey, ActionWithEvents)>> {
+        let after = after.map(position_of).transpose()?;
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let rows = self.call(|client| async move {
+            let (sql, params): (&str, Vec<&(dyn ToSql + Sync)>) = match &after {
+                None => (
+                    "SELECT start_time, seq, record FROM actions WHERE instance_uuid = $1
+                     ORDER BY start_time, seq LIMIT $2",
+                    vec![server, &limit],
+                ),
+                Some((start, seq)) => (
+                    "SELECT start_time, seq, record FROM actions
+                     WHERE instance_uuid = $1 AND (start_time, seq) > ($3, $4)
+                     ORDER BY start_time, seq LIMIT $2",
+                    vec![server, &limit, start, seq],
+                ),
+            };
+            let statement = client.prepare_cached(sql).await.map_err(db_error)?;
+            client.query(&statement, &params).await.map_err(db_error)
+        })?;
+        rows.iter()
+            .map(|row| Ok((key_of(server, row), decode_action_with_events(row.get(2))?)))
+            .collect()
+    }
+
+    pub fn next_server_id(&self, after: Option<&Uuid>) -> Result<Option<(Uuid, Server)>> {
+        let row = self.call(|client| async move {
+            let (sql, params): (&str, Vec<&(dyn ToSql + Sync)>) = match &after {
+                None => (
+                    "SELECT instance_uuid, record FROM servers ORDER BY instance_uuid LIMIT 1",
+                    vec![],
+                ),
+                Some(id) => (
+                    "SELECT instance_uuid, record FROM servers WHERE instance_uuid > $1
+                     ORDER BY instance_uuid LIMIT 1",
+                    vec![id],
+                ),
+            };
+            let statement = client.prepare_cached(sql).await.map_err(db_error)?;
+            client
+                .query_opt(&statement, &params)
+                .await
+                .map_err(db_error)
+        })?;
+        row.map(|row| Ok((row.get(0), decode(row.get(1))?)))
+            .transpose()
+    }
+}
+
+/// A list page: newest first from the start or after a marker, within start-time bounds when
+/// a time filter applies. Parameters: $1 server, $2 limit, then the marker's position, then
+/// the bounds and the filter's times. Each shape is its own statement, so every plan is an
+/// index range scan with its conditions known (no `$n IS NULL OR ...` a generic plan would
+/// have to evaluate row by row).
+fn page_sql(after_marker: bool, filtered: bool) -> String {
+    let mut sql =
+        String::from("SELECT start_time, seq, record FROM actions WHERE instance_uuid = $1");
+    let mut next = 3;
+    if after_marker {
+        sql.push_str(" AND (start_time, seq) < ($3, $4)");
+        next = 5;
+    }
+    if filtered {
+        let (low, high, since, before) = (next, next + 1, next + 2, next + 3);
+        sql.push_str(&format!(
+            " AND start_time >= ${low} AND start_time <= ${high}
+              AND ((${since}::bigint IS NULL OR updated_at >= ${since})
+              AND (${before}::bigint IS NULL OR updated_at <= ${before}))
+              AND updated_at IS NOT NULL"
+        ));
+    }
+    sql.push_str(" ORDER BY start_time DESC, seq DESC LIMIT $2");
+    sql
+}
+
+/// The start times an action updated within `[since, before]` can have on this server, from
+/// its lag bounds (as the embedded store's scans are bounded).
+async fn start_bounds(
+    client: &deadpool_postgres::Client,
+    server: &Uuid,
+    since: Option<Micros>,
+    before: Option<Micros>,
+) -> Result<(i64, i64)> {
+    let statement = client
+        .prepare_cached("SELECT lag_min, lag_max FROM servers WHERE instance_uuid = $1")
+        .await
+        .map_err(db_error)?;
+    let (lag_min, lag_max): (i64, i64) = match client
+        .query_opt(&statement, &[server])
+        .await
+        .map_err(db_error)?
+    {
+        Some(row) => (row.get(0), row.get(1)),
+        None => (0, 0),
+    };
+    let low = since.map_or(i64::MIN, |s| s.saturating_sub(lag_max));
+    let high = before.map_or(i64::MAX, |b| b.saturating_sub(lag_min));
+    Ok((low, high))
+}
