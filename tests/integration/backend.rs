@@ -51,12 +51,15 @@ pub fn sql(url: &str, statement: &str) -> Result<Vec<tokio_postgres::SimpleQuery
     runtime.block_on(async {
         let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("connecting to {url}: {e}"))?;
         let driver = tokio::spawn(connection);
         let out = client
             .simple_query(statement)
             .await
-            .map_err(|e| e.to_string());
+            .map_err(|e| match e.as_db_error() {
+                Some(db) => format!("{}: {}", db.code().code(), db.message()),
+                None => e.to_string(),
+            });
         drop(client);
         let _ = driver.await;
         out
@@ -94,10 +97,17 @@ pub fn with_database(url: &str, database: &str) -> String {
 
 /// A fresh database on `url`'s server; its URL.
 pub fn create_database(url: &str, name: &str) -> String {
-    match sql(url, &format!("CREATE DATABASE {name}")) {
-        Ok(_) => {}
-        Err(e) if e.contains("already exists") => {}
-        Err(e) => panic!("CREATE DATABASE {name}: {e}"),
+    for attempt in 0.. {
+        match sql(url, &format!("CREATE DATABASE {name}")) {
+            Ok(_) => break,
+            // Made earlier for the same directory.
+            Err(e) if e.starts_with("42P04") => break,
+            // Concurrent CREATE DATABASEs copy the same template, one at a time.
+            Err(e) if e.contains("being accessed by other users") && attempt < 50 => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("CREATE DATABASE {name}: {e}"),
+        }
     }
     with_database(url, name)
 }

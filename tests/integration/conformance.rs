@@ -1433,17 +1433,33 @@ fn links_encode_non_ascii_markers() {
 fn an_internal_failure_leaks_nothing() {
     let dir = crate::common::TempDir::new();
     let store = dir.0.join("store");
-    {
-        let db = sled::open(&store).unwrap();
-        db.insert("format", &[3u8]).unwrap();
-        let servers = db.open_tree("servers").unwrap();
-        let id = uuid::Uuid::parse_str("f5000000-0000-4000-8000-000000000001").unwrap();
-        servers
-            .insert(id.as_bytes(), &b"\x01not bincode at all, secret-detail"[..])
+    let secret = b"\x01not bincode at all, secret-detail";
+    let s = match crate::backend::postgres_url() {
+        // The same damage on the other backend: a record that does not decode.
+        Some(url) => {
+            let s = TestServer::with_config(|c| c.storage.data_dir = store.clone());
+            let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+            crate::backend::sql(
+                &crate::backend::database_for(url, &store),
+                &format!(
+                    "INSERT INTO servers (instance_uuid, record) VALUES \
+                     ('f5000000-0000-4000-8000-000000000001', '\\x{hex}')"
+                ),
+            )
             .unwrap();
-        db.flush().unwrap();
-    }
-    let s = TestServer::with_config(|c| c.storage.data_dir = store.clone());
+            s
+        }
+        None => {
+            let db = sled::open(&store).unwrap();
+            db.insert("format", &[3u8]).unwrap();
+            let servers = db.open_tree("servers").unwrap();
+            let id = uuid::Uuid::parse_str("f5000000-0000-4000-8000-000000000001").unwrap();
+            servers.insert(id.as_bytes(), &secret[..]).unwrap();
+            db.flush().unwrap();
+            drop((servers, db));
+            TestServer::with_config(|c| c.storage.data_dir = store.clone())
+        }
+    };
     let r = s.get(
         "/v2.1/servers/f5000000-0000-4000-8000-000000000001/os-instance-actions",
         ADMIN,

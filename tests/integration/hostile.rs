@@ -691,6 +691,11 @@ fn serve_once(store: &Path) -> std::process::Output {
 
 #[test]
 fn a_store_that_cannot_be_opened_stops_serve_with_one_line_naming_it() {
+    if !crate::backend::embedded_only(
+        "a_store_that_cannot_be_opened_stops_serve_with_one_line_naming_it",
+    ) {
+        return;
+    }
     let dir = TempDir::new();
     let file = dir.0.join("a-regular-file");
     std::fs::write(&file, b"not a store").unwrap();
@@ -789,6 +794,11 @@ const UNTOUCHED: &str = "b0000000-0000-4000-8000-000000000001";
 /// write, and writes work again.
 #[test]
 fn a_full_disk_refuses_writes_hides_what_was_not_acknowledged_and_a_restart_recovers() {
+    if !crate::backend::embedded_only(
+        "a_full_disk_refuses_writes_hides_what_was_not_acknowledged_and_a_restart_recovers",
+    ) {
+        return;
+    }
     let Some(mount) = Tmpfs::mount("size=32m") else {
         return;
     };

@@ -78,6 +78,11 @@ fn exported(addr: std::net::SocketAddr, sid: &str) -> Option<Value> {
 
 #[test]
 fn a_purge_killed_at_any_moment_leaks_nothing_to_the_next_owner() {
+    if !crate::backend::embedded_only(
+        "a_purge_killed_at_any_moment_leaks_nothing_to_the_next_owner",
+    ) {
+        return;
+    }
     let seed = env_u64("NOVA_ACTIONS_CRASH_SEED").unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -165,6 +165,9 @@ fn live_export_streams_the_same_ndjson_as_the_cli() {
 
 #[test]
 fn a_running_store_refuses_the_offline_commands_clearly() {
+    if !crate::backend::embedded_only("a_running_store_refuses_the_offline_commands_clearly") {
+        return;
+    }
     let dir = TempDir::new();
     let store = dir.0.join("store");
     let _served = serve(&store);

@@ -90,7 +90,11 @@ impl PgStore {
             if bounds.is_some() {
                 params.extend([&low as &(dyn ToSql + Sync), &high, &since, &before]);
             }
-            client.query(&statement, &params).await.map_err(db_error)
+            let rows = client.query(&statement, &params).await.map_err(db_error)?;
+            match rows.is_empty() {
+                true => unless_purged(&client, server, rows).await,
+                false => Ok(rows),
+            }
         })?;
         let mut cursor = None;
         for row in &rows {
@@ -115,10 +119,14 @@ impl PgStore {
                 .prepare_cached(NEWEST_BY_REQUEST)
                 .await
                 .map_err(db_error)?;
-            client
+            let row = client
                 .query_opt(&statement, &[server, &request_id.as_bytes()])
                 .await
-                .map_err(db_error)
+                .map_err(db_error)?;
+            match row {
+                None => unless_purged(&client, server, None).await,
+                found => Ok(found),
+            }
         })?;
         let Some(row) = row else { return Ok(None) };
         let (action, encoded_events) = split_action(row.get(2))?;
@@ -184,6 +192,28 @@ impl PgStore {
         })?;
         row.map(|row| Ok((row.get(0), decode(row.get(1))?)))
             .transpose()
+    }
+}
+
+/// A purge is one transaction, so a statement sees a whole history or none of it; but a read
+/// that found the server and then nothing of its history may have run after a purge that
+/// came between. It fails then as if it came after the purge, as on the embedded store.
+async fn unless_purged<T>(
+    client: &deadpool_postgres::Client,
+    server: &Uuid,
+    found: T,
+) -> Result<T> {
+    let statement = client
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM servers WHERE instance_uuid = $1)")
+        .await
+        .map_err(db_error)?;
+    let row = client
+        .query_one(&statement, &[server])
+        .await
+        .map_err(db_error)?;
+    match row.get::<_, bool>(0) {
+        true => Ok(found),
+        false => Err(StoreError::ServerNotFound(*server)),
     }
 }
 
