@@ -6,6 +6,8 @@
 #   scripts/postgres/throwaway.sh start [PORT]   prints the URL to use, e.g.
 #                                               postgresql://postgres@127.0.0.1:55432/postgres
 #   scripts/postgres/throwaway.sh stop [PORT]
+#   scripts/postgres/throwaway.sh pause|resume [PORT]   stops / starts the server, keeping its data
+#                                                      (tests of a database that goes away)
 #
 # Installs postgresql-15 from Debian when no server binaries are found.
 set -euo pipefail
@@ -45,6 +47,14 @@ start)
         start >/dev/null
     echo "postgresql://postgres@127.0.0.1:$port/postgres"
     ;;
+pause)
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    ;;
+resume)
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=400 -c shared_buffers=128MB" \
+        start >/dev/null
+    ;;
 stop)
     if [ -n "$bindir" ] && [ -d "$dir/data" ]; then
         as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 || true
@@ -52,7 +62,7 @@ stop)
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: $0 start|stop [PORT]" >&2
+    echo "usage: $0 start|stop|pause|resume [PORT]" >&2
     exit 2
     ;;
 esac

@@ -72,13 +72,12 @@ pub fn serve(config: Config) -> Result<(), CommandError> {
     })
 }
 
-/// How long a command waits for a database that cannot be reached yet.
-const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
-
 fn open_store(config: &Config) -> Result<Store, CommandError> {
     let store = crate::open_store(config).map_err(|e| CommandError::Work(e.to_string()))?;
+    // A database that cannot be reached yet gets three connection attempts' time.
+    let wait = std::time::Duration::from_secs(3 * config.postgres.connect_timeout.seconds().max(1));
     store
-        .wait_until_ready(READY_WAIT)
+        .wait_until_ready(wait)
         .map_err(|e| CommandError::Work(format!("{}: {e}", store.describe())))?;
     Ok(store)
 }

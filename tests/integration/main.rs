@@ -13,6 +13,7 @@ mod interrupted_purge;
 mod keystone;
 mod ops;
 mod policy;
+mod postgres;
 mod reads;
 mod real_keystone;
 mod writes;

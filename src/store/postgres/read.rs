@@ -29,7 +29,7 @@ pub(super) fn key_of(server: &Uuid, row: &Row) -> ActionKey {
 }
 
 /// The newest action with this request id: `(start_time, seq, record)`.
-pub(super) const NEWEST_BY_REQUEST: &str = "SELECT start_time, seq, record FROM actions
+pub const NEWEST_BY_REQUEST: &str = "SELECT start_time, seq, record FROM actions
      WHERE instance_uuid = $1 AND request_id = $2
      ORDER BY start_time DESC, seq DESC LIMIT 1";
 
@@ -222,7 +222,7 @@ async fn unless_purged<T>(
 /// the bounds and the filter's times. Each shape is its own statement, so every plan is an
 /// index range scan with its conditions known (no `$n IS NULL OR ...` a generic plan would
 /// have to evaluate row by row).
-fn page_sql(after_marker: bool, filtered: bool) -> String {
+pub fn page_sql(after_marker: bool, filtered: bool) -> String {
     let mut sql =
         String::from("SELECT start_time, seq, record FROM actions WHERE instance_uuid = $1");
     let mut next = 3;

@@ -1,7 +1,7 @@
 //! Writes with Nova's semantics (`store::semantics`), each one transaction that first takes the
 //! server's advisory lock, acknowledged once `COMMIT` returns (`synchronous_commit` on).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::Transaction;
 use uuid::Uuid;
@@ -195,21 +195,25 @@ impl PgStore {
             };
             let mut claimed = HashSet::new();
             let mut new = Vec::new();
-            for (action, events) in &history.actions {
-                let existing = match fresh {
-                    true => None,
-                    false => match_existing(tx, id, action, &mut claimed).await?,
+            for chunk in history.actions.chunks(INSERT_BATCH) {
+                let mut stored = match fresh {
+                    true => Stored::default(),
+                    false => stored_at(tx, id, chunk).await?,
                 };
-                match existing {
-                    Some((_, stored)) if stored.0 == *action && stored.1 == *events => {
-                        counts.unchanged += 1;
-                        continue;
+                for (action, events) in chunk {
+                    match stored.claim(action, &mut claimed)? {
+                        Some((_, old)) if old.0 == *action && old.1 == *events => {
+                            counts.unchanged += 1;
+                            continue;
+                        }
+                        Some((position, _)) => {
+                            update_action(tx, id, position, action, events).await?;
+                        }
+                        None => new.push((action, events.as_slice())),
                     }
-                    Some((position, _)) => update_action(tx, id, position, action, events).await?,
-                    None => new.push((action, events.as_slice())),
+                    counts.actions += 1;
+                    counts.events += events.len() as u64;
                 }
-                counts.actions += 1;
-                counts.events += events.len() as u64;
             }
             let lags = history.actions.iter().map(|(a, _)| lag_of(a));
             if let (Some(hi), Some(lo)) = (lags.clone().max(), lags.min()) {
@@ -358,35 +362,61 @@ async fn action_for(
     }
 }
 
-/// The stored action an imported one stands for: same start time and request id, the first
-/// in recording order not already matched by an earlier action of the same line.
-async fn match_existing(
+/// Stored actions an import may stand for, by start time and request id, each list in
+/// recording order.
+#[derive(Default)]
+struct Stored(HashMap<(i64, Vec<u8>), Vec<(Position, Vec<u8>)>>);
+
+impl Stored {
+    /// The stored action an imported one stands for: same start time and request id, the
+    /// first in recording order not already matched by an earlier action of the same line.
+    fn claim(
+        &mut self,
+        action: &Action,
+        claimed: &mut HashSet<Position>,
+    ) -> Result<Option<(Position, ActionWithEvents)>> {
+        let key = (action.start_time, action.request_id.as_bytes().to_vec());
+        let Some(candidates) = self.0.get(&key) else {
+            return Ok(None);
+        };
+        for (position, record) in candidates {
+            if claimed.insert(*position) {
+                return Ok(Some((*position, decode_action_with_events(record)?)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// What is stored at the start times of a chunk of an import line: one query a chunk.
+async fn stored_at(
     tx: &Transaction<'_>,
     server: &Uuid,
-    action: &Action,
-    claimed: &mut HashSet<Position>,
-) -> Result<Option<(Position, ActionWithEvents)>> {
+    chunk: &[ActionWithEvents],
+) -> Result<Stored> {
     let statement = tx
         .prepare_cached(
-            "SELECT start_time, seq, record FROM actions
-             WHERE instance_uuid = $1 AND request_id = $2 AND start_time = $3 ORDER BY seq",
+            "SELECT start_time, seq, request_id, record FROM actions
+             WHERE instance_uuid = $1 AND start_time = ANY($2) ORDER BY start_time, seq",
         )
         .await
         .map_err(db_error)?;
+    let starts: Vec<i64> = chunk.iter().map(|(a, _)| a.start_time).collect();
     let rows = tx
-        .query(
-            &statement,
-            &[server, &action.request_id.as_bytes(), &action.start_time],
-        )
+        .query(&statement, &[server, &starts])
         .await
         .map_err(db_error)?;
+    let mut stored = Stored::default();
     for row in rows {
+        let key = (row.get::<_, i64>(0), row.get::<_, Vec<u8>>(2));
         let position: Position = (row.get(0), row.get(1));
-        if claimed.insert(position) {
-            return Ok(Some((position, decode_action_with_events(row.get(2))?)));
-        }
+        stored
+            .0
+            .entry(key)
+            .or_default()
+            .push((position, row.get(3)));
     }
-    Ok(None)
+    Ok(stored)
 }
 
 /// `n` new positions in recording order.
