@@ -365,7 +365,10 @@ async fn action_for(
 /// Stored actions an import may stand for, by start time and request id, each list in
 /// recording order.
 #[derive(Default)]
-struct Stored(HashMap<(i64, Vec<u8>), Vec<(Position, Vec<u8>)>>);
+struct Stored(HashMap<StartAndRequest, Vec<(Position, Vec<u8>)>>);
+
+/// `(start_time, request_id)`: what identifies an imported action.
+type StartAndRequest = (i64, Vec<u8>);
 
 impl Stored {
     /// The stored action an imported one stands for: same start time and request id, the
