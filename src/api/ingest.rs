@@ -189,8 +189,18 @@ async fn apply<T: Send + 'static>(
     store: &Arc<Store>,
     work: impl FnOnce(&Store) -> Result<Applied<T>, StoreError> + Send + 'static,
 ) -> Result<Written<T>, Fault> {
+    Ok(apply_seen(store, work).await?.0)
+}
+
+/// [`apply`], with the project of the server written to when the store learnt it.
+async fn apply_seen<T: Send + 'static>(
+    store: &Arc<Store>,
+    work: impl FnOnce(&Store) -> Result<Applied<T>, StoreError> + Send + 'static,
+) -> Result<(Written<T>, Option<String>), Fault> {
     let applied = blocking(store, work).await?;
-    applied.durable(store).await.map_err(Fault::from_write)
+    let project = applied.project().map(str::to_string);
+    let written = applied.durable(store).await.map_err(Fault::from_write)?;
+    Ok((written, project))
 }
 
 async fn write(
@@ -228,27 +238,27 @@ async fn write(
             None => Err(Fault::InstanceNotFound(id.to_string())),
         },
         WriteRequest::StartAction(start) => {
-            let written = apply(store, move |s| s.apply_start_action(&id, start)).await?;
-            Ok(action_reply(call, &id, written, true).await)
+            let seen = apply_seen(store, move |s| s.apply_start_action(&id, start)).await?;
+            Ok(action_reply(call, &id, seen, true).await)
         }
         WriteRequest::FinishAction {
             request_id,
             finish_time,
             time_given,
         } => {
-            let written = apply(store, move |s| {
+            let seen = apply_seen(store, move |s| {
                 s.apply_finish_action(&id, &request_id, finish_time, time_given)
             })
             .await?;
-            Ok(action_reply(call, &id, written, false).await)
+            Ok(action_reply(call, &id, seen, false).await)
         }
         WriteRequest::StartEvent(start) => {
-            let written = apply(store, move |s| s.apply_start_event(&id, start)).await?;
-            Ok(action_reply(call, &id, written, true).await)
+            let seen = apply_seen(store, move |s| s.apply_start_event(&id, start)).await?;
+            Ok(action_reply(call, &id, seen, true).await)
         }
         WriteRequest::FinishEvent(finish) => {
-            let written = apply(store, move |s| s.apply_finish_event(&id, finish)).await?;
-            Ok(action_reply(call, &id, written, false).await)
+            let seen = apply_seen(store, move |s| s.apply_finish_event(&id, finish)).await?;
+            Ok(action_reply(call, &id, seen, false).await)
         }
     }
 }
@@ -274,7 +284,7 @@ fn server_reply(id: &Uuid, written: Written<Server>) -> Reply {
 async fn action_reply(
     call: &Call<'_>,
     id: &Uuid,
-    written: Written<ActionWithEvents>,
+    (written, project): (Written<ActionWithEvents>, Option<String>),
     creates: bool,
 ) -> Reply {
     let status = if creates && written.changed { 201 } else { 200 };
@@ -282,15 +292,18 @@ async fn action_reply(
     // Stored oldest first; shown newest first, as a read shows them.
     events.reverse();
     let shape = EventShape::new(WRITE_VIEW, true, true).expect("admins see events");
-    let server_project = call
-        .state
-        .store
-        .fetch_server(id)
-        .await
-        .ok()
-        .flatten()
-        .map(|s| s.project_id)
-        .unwrap_or_default();
+    let server_project = match project {
+        Some(project) => project,
+        None => call
+            .state
+            .store
+            .fetch_server(id)
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.project_id)
+            .unwrap_or_default(),
+    };
     let mut body = Vec::new();
     let shown = view::Shown {
         instance: id,

@@ -114,6 +114,8 @@ pub struct Applied<T> {
     /// The group commit that makes it durable; None when it already is (a committed
     /// database transaction).
     pub(super) ticket: Option<u64>,
+    /// The project of the server written to, when the write read it anyway.
+    pub(super) project: Option<String>,
 }
 
 impl<T> Applied<T> {
@@ -121,7 +123,18 @@ impl<T> Applied<T> {
         Applied {
             written,
             ticket: None,
+            project: None,
         }
+    }
+
+    pub(super) fn seen_by(mut self, server: &crate::model::Server) -> Applied<T> {
+        self.project = Some(server.project_id.clone());
+        self
+    }
+
+    /// The project of the server written to, if the write learnt it (saves a lookup).
+    pub fn project(&self) -> Option<&str> {
+        self.project.as_deref()
     }
 
     /// Blocks until the write is durable.

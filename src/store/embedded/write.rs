@@ -264,6 +264,7 @@ impl SledStore {
         Applied {
             written,
             ticket: Some(ticket),
+            project: None,
         }
     }
 

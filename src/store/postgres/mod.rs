@@ -11,6 +11,7 @@
 //! its own; this type's methods block on it, as the embedded store's do on its disk, so both
 //! backends sit behind one synchronous interface called from blocking threads.
 
+mod action_write;
 mod read;
 mod schema;
 mod write;
@@ -339,9 +340,8 @@ fn pool_error(e: PoolError) -> StoreError {
     }
 }
 
-/// A transaction-scoped lock per server id: every write to a server, from any node, takes it
-/// first, so a write's read and its update are one step (the embedded store's per-server
-/// lock, across nodes).
+/// The advisory lock of a server id, taken by every write to it from any node (see `write.rs`
+/// for which writes take it exclusive and which shared).
 fn lock_key(id: &Uuid) -> i64 {
     let (hi, lo) = id.as_u64_pair();
     (hi ^ lo) as i64

@@ -1,18 +1,28 @@
-//! Writes with Nova's semantics (`store::semantics`), each one transaction that first takes the
-//! server's advisory lock, acknowledged once `COMMIT` returns (`synchronous_commit` on).
+//! Writes with Nova's semantics (`store::semantics`), each one transaction, acknowledged once
+//! `COMMIT` returns (`synchronous_commit` on).
+//!
+//! Locks, all held to the end of the transaction, taken in this order (so no two writers can
+//! wait on each other in a cycle):
+//! 1. the server's advisory lock: exclusive for what changes the server record or the whole
+//!    history (upsert, soft delete, import, purge), shared for action and event writes, so a
+//!    purge or an import waits for the writes in flight and they for it, while writes to
+//!    different actions of one server run side by side and share PostgreSQL's WAL flushes;
+//! 2. for an action start, an advisory lock on (server, request id): a retry racing the write
+//!    it repeats finds it instead of adding a second action;
+//! 3. for a write to an existing action, that action's row (`FOR UPDATE`): its record is read,
+//!    changed and written back by one writer at a time.
 
 use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::Transaction;
 use uuid::Uuid;
 
-use super::read::{NEWEST_BY_REQUEST, Position};
+use super::read::Position;
 use super::{PgStore, db_error, lock_key};
 use crate::model::{Action, Event, Server, ServerHistory};
 use crate::store::{
-    ActionStart, ActionWithEvents, Applied, EventFinish, EventStart, ImportCounts, Result,
-    ServerFields, StoreError, Written, decode, decode_action_with_events, encode, encode_action,
-    semantics,
+    ActionWithEvents, Applied, EventFinish, EventStart, ImportCounts, Result, ServerFields,
+    StoreError, Written, decode, decode_action_with_events, encode, encode_action, semantics,
 };
 use crate::timeutil::Micros;
 
@@ -20,14 +30,14 @@ use crate::timeutil::Micros;
 const INSERT_BATCH: usize = 1000;
 
 /// Runs `$body` (a `Result` expression that may `.await` and `?`) in a transaction holding the
-/// server's write lock, then commits. An early `return` or error rolls back, which is right
-/// for a retry that wrote nothing.
+/// server's advisory lock (`exclusive` or `shared`, see above), then commits. An early
+/// `return` or error rolls back, which is right for a retry that wrote nothing.
 macro_rules! in_transaction {
-    ($store:expr, $id:expr, |$tx:ident| $body:expr) => {
+    ($store:expr, $id:expr, $mode:ident, |$tx:ident| $body:expr) => {
         $store.call(|mut client| async move {
             let transaction = client.transaction().await.map_err(db_error)?;
             transaction
-                .execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key($id)])
+                .execute(in_transaction!(@lock $mode), &[&lock_key($id)])
                 .await
                 .map_err(db_error)?;
             let value: Result<_> = {
@@ -39,11 +49,17 @@ macro_rules! in_transaction {
             Ok(value)
         })
     };
+    (@lock exclusive) => {
+        "SELECT pg_advisory_xact_lock($1)"
+    };
+    (@lock shared) => {
+        "SELECT pg_advisory_xact_lock_shared($1)"
+    };
 }
 
 impl PgStore {
     pub fn apply_upsert_server(&self, id: &Uuid, fields: ServerFields) -> Result<Applied<Server>> {
-        in_transaction!(self, id, |tx| {
+        in_transaction!(self, id, exclusive, |tx| {
             let old = stored_server(tx, id).await?;
             let server = semantics::upserted_server(old.as_ref(), &fields);
             let changed = old.as_ref() != Some(&server);
@@ -58,7 +74,7 @@ impl PgStore {
     }
 
     pub fn apply_soft_delete_server(&self, id: &Uuid, at: Micros) -> Result<Applied<Server>> {
-        in_transaction!(self, id, |tx| {
+        in_transaction!(self, id, exclusive, |tx| {
             let mut server = stored_server(tx, id)
                 .await?
                 .ok_or(StoreError::ServerNotFound(*id))?;
@@ -68,55 +84,6 @@ impl PgStore {
             }
             Ok(Applied::committed(Written {
                 record: server,
-                changed,
-            }))
-        })
-    }
-
-    pub fn apply_start_action(
-        &self,
-        server: &Uuid,
-        start: ActionStart,
-    ) -> Result<Applied<ActionWithEvents>> {
-        in_transaction!(self, server, |tx| {
-            if stored_server(tx, server).await?.is_none() {
-                return Err(StoreError::ServerNotFound(*server));
-            }
-            if let Some((_, existing)) = newest_by_request(tx, server, &start.request_id).await? {
-                if semantics::is_retry_of(&existing.0, &start) {
-                    return Ok(Applied::committed(Written {
-                        record: existing,
-                        changed: false,
-                    }));
-                }
-            }
-            let action = semantics::started_action(&start);
-            let seq = next_seqs(tx, 1).await?[0];
-            insert_action(tx, server, seq, &action, &[]).await?;
-            widen_lag(tx, server, 0, 0).await?;
-            Ok(Applied::committed(Written {
-                record: (action, Vec::new()),
-                changed: true,
-            }))
-        })
-    }
-
-    pub fn apply_finish_action(
-        &self,
-        server: &Uuid,
-        request_id: &str,
-        finish_time: Micros,
-        time_given: bool,
-    ) -> Result<Applied<ActionWithEvents>> {
-        in_transaction!(self, server, |tx| {
-            let (at, (mut action, events), _) = action_for(tx, server, request_id, false).await?;
-            let changed = semantics::finish_action(&mut action, finish_time, time_given);
-            if changed {
-                update_action(tx, server, at, &action, &events).await?;
-                widen_lag(tx, server, lag_of(&action), lag_of(&action)).await?;
-            }
-            Ok(Applied::committed(Written {
-                record: (action, events),
                 changed,
             }))
         })
@@ -132,7 +99,7 @@ impl PgStore {
             start.fallback_to_last_action,
             start.start_time,
         );
-        self.write_events(server, &request_id, fallback, at, |_, events| {
+        self.edit_action(server, &request_id, fallback, Some(at), |_, events| {
             Ok(semantics::start_event(events, &start))
         })
     }
@@ -147,37 +114,8 @@ impl PgStore {
             finish.fallback_to_last_action,
             finish.finish_time,
         );
-        self.write_events(server, &request_id, fallback, at, |action, events| {
+        self.edit_action(server, &request_id, fallback, Some(at), |action, events| {
             semantics::finish_event(action, events, &finish)
-        })
-    }
-
-    /// An event write: `edit` changes the action's events (and message) and says whether it
-    /// changed anything; if so, an action found by its request id has `updated_at` moved to
-    /// `at` (the fallback to the newest action leaves it alone, as Nova does).
-    fn write_events(
-        &self,
-        server: &Uuid,
-        request_id: &str,
-        fallback: bool,
-        at: Micros,
-        edit: impl FnOnce(&mut Action, &mut Vec<Event>) -> Result<bool>,
-    ) -> Result<Applied<ActionWithEvents>> {
-        in_transaction!(self, server, |tx| {
-            let (position, (mut action, mut events), by_request) =
-                action_for(tx, server, request_id, fallback).await?;
-            let changed = edit(&mut action, &mut events)?;
-            if changed {
-                if by_request {
-                    action.updated_at = Some(at);
-                    widen_lag(tx, server, lag_of(&action), lag_of(&action)).await?;
-                }
-                update_action(tx, server, position, &action, &events).await?;
-            }
-            Ok(Applied::committed(Written {
-                record: (action, events),
-                changed,
-            }))
         })
     }
 
@@ -185,7 +123,7 @@ impl PgStore {
     /// matching rules, which are the same: idempotent, recording order kept).
     pub fn import_server(&self, history: &ServerHistory) -> Result<ImportCounts> {
         let id = &history.uuid;
-        in_transaction!(self, id, |tx| {
+        in_transaction!(self, id, exclusive, |tx| {
             let known = stored_server(tx, id).await?.is_some();
             put_server(tx, id, &history.server).await?;
             let fresh = !known && !has_actions(tx, id).await?;
@@ -229,7 +167,7 @@ impl PgStore {
     /// Removes a server and its whole history in one transaction: readers see all of it or
     /// none, and nothing is left half done for a crash to leave behind.
     pub fn purge_server(&self, id: &Uuid) -> Result<Option<u64>> {
-        in_transaction!(self, id, |tx| {
+        in_transaction!(self, id, exclusive, |tx| {
             let actions = tx
                 .execute("DELETE FROM actions WHERE instance_uuid = $1", &[id])
                 .await
@@ -261,7 +199,27 @@ impl PgStore {
     }
 }
 
-fn lag_of(action: &Action) -> i64 {
+/// The smallest power of two at least `n` (0 for 0 or less, saturating).
+fn round_up(n: i64) -> i64 {
+    match n {
+        ..=0 => 0,
+        _ => i64::try_from((n as u64).next_power_of_two()).unwrap_or(i64::MAX),
+    }
+}
+
+/// The advisory lock of one request id on one server (two 32-bit keys: a key space apart from
+/// the servers' 64-bit keys). A stable hash, so that every node and version agrees.
+pub(super) fn request_lock(server: &Uuid, request_id: &str) -> (i32, i32) {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(server.as_bytes())
+        .chain_update(request_id.as_bytes())
+        .finalize();
+    let word = |i: usize| i32::from_be_bytes(digest[i..i + 4].try_into().expect("4 bytes"));
+    (word(0), word(4))
+}
+
+pub(super) fn lag_of(action: &Action) -> i64 {
     action
         .updated_at
         .map_or(0, |u| u.saturating_sub(action.start_time))
@@ -301,65 +259,6 @@ async fn has_actions(tx: &Transaction<'_>, id: &Uuid) -> Result<bool> {
         .await
         .map_err(db_error)?;
     Ok(row.get(0))
-}
-
-async fn newest_by_request(
-    tx: &Transaction<'_>,
-    server: &Uuid,
-    request_id: &str,
-) -> Result<Option<(Position, ActionWithEvents)>> {
-    let statement = tx
-        .prepare_cached(NEWEST_BY_REQUEST)
-        .await
-        .map_err(db_error)?;
-    let row = tx
-        .query_opt(&statement, &[server, &request_id.as_bytes()])
-        .await
-        .map_err(db_error)?;
-    row.map(|r| Ok(((r.get(0), r.get(1)), decode_action_with_events(r.get(2))?)))
-        .transpose()
-}
-
-/// The action a write names: by request id or, with the fallback, the server's newest one;
-/// `true` when found by its request id.
-async fn action_for(
-    tx: &Transaction<'_>,
-    server: &Uuid,
-    request_id: &str,
-    fallback: bool,
-) -> Result<(Position, ActionWithEvents, bool)> {
-    if stored_server(tx, server).await?.is_none() {
-        return Err(StoreError::ServerNotFound(*server));
-    }
-    if let Some((position, found)) = newest_by_request(tx, server, request_id).await? {
-        return Ok((position, found, true));
-    }
-    let not_found = || StoreError::ActionNotFound {
-        server: *server,
-        request_id: request_id.to_string(),
-    };
-    if !fallback {
-        return Err(not_found());
-    }
-    let statement = tx
-        .prepare_cached(
-            "SELECT start_time, seq, record FROM actions WHERE instance_uuid = $1
-             ORDER BY start_time DESC, seq DESC LIMIT 1",
-        )
-        .await
-        .map_err(db_error)?;
-    match tx
-        .query_opt(&statement, &[server])
-        .await
-        .map_err(db_error)?
-    {
-        Some(r) => Ok((
-            (r.get(0), r.get(1)),
-            decode_action_with_events(r.get(2))?,
-            false,
-        )),
-        None => Err(not_found()),
-    }
 }
 
 /// Stored actions an import may stand for, by start time and request id, each list in
@@ -436,16 +335,6 @@ async fn next_seqs(tx: &Transaction<'_>, n: usize) -> Result<Vec<i64>> {
     Ok(seqs)
 }
 
-async fn insert_action(
-    tx: &Transaction<'_>,
-    server: &Uuid,
-    seq: i64,
-    action: &Action,
-    events: &[Event],
-) -> Result<()> {
-    insert_batch_at(tx, server, &[seq], &[(action, events)]).await
-}
-
 async fn insert_batch(
     tx: &Transaction<'_>,
     server: &Uuid,
@@ -510,9 +399,24 @@ async fn update_action(
     Ok(())
 }
 
+/// A server's lag bounds: `(lag_min, lag_max)`.
+pub(super) type Lags = (i64, i64);
+
+/// The bounds `lags` must widen to, to cover `lag`; None when they already do. Widened in
+/// powers of two: looser bounds cost a little more scanning, but the server row is then
+/// written (and locked) a few dozen times in its life, not by every other write.
+pub(super) fn widened((lo, hi): Lags, lag: i64) -> Option<Lags> {
+    let wider = (
+        lo.min(-round_up(lag.saturating_neg())),
+        hi.max(round_up(lag)),
+    );
+    (wider != (lo, hi)).then_some(wider)
+}
+
 /// Stretches the server's lag bounds to cover lags from `lo` to `hi` (before any action they
 /// must cover is visible: in the same transaction).
 async fn widen_lag(tx: &Transaction<'_>, server: &Uuid, lo: i64, hi: i64) -> Result<()> {
+    let (lo, hi) = (-round_up(lo.saturating_neg()), round_up(hi));
     let statement = tx
         .prepare_cached(
             "UPDATE servers SET lag_min = LEAST(lag_min, $2), lag_max = GREATEST(lag_max, $3)
@@ -524,4 +428,34 @@ async fn widen_lag(tx: &Transaction<'_>, server: &Uuid, lo: i64, hi: i64) -> Res
         .await
         .map_err(db_error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_bounds_widen_in_powers_of_two_and_only_when_needed() {
+        assert_eq!(widened((0, 0), 0), None);
+        assert_eq!(widened((0, 0), 5), Some((0, 8)));
+        assert_eq!(widened((0, 8), 8), None);
+        assert_eq!(widened((0, 8), 9), Some((0, 16)));
+        assert_eq!(widened((0, 8), -3), Some((-4, 8)));
+        assert_eq!(widened((-4, 8), -4), None);
+        assert_eq!(widened((0, 0), i64::MAX), Some((0, i64::MAX)));
+        assert_eq!(widened((0, 0), i64::MIN), Some((-i64::MAX, 0)));
+    }
+
+    #[test]
+    fn request_locks_are_stable_across_processes() {
+        let server = Uuid::from_u128(1);
+        assert_eq!(
+            request_lock(&server, "req-1"),
+            request_lock(&server, "req-1")
+        );
+        assert_ne!(
+            request_lock(&server, "req-1"),
+            request_lock(&server, "req-2")
+        );
+    }
 }
