@@ -9,7 +9,10 @@ Environment (all optional):
   BENCH_CONNECTIONS connections for throughput runs     (64)
   BENCH_BIG         actions on the big server           (1000000)
   BENCH_FOOTPRINT   1 = also build the 10,000,000-action store and measure it (slow)
-  BENCH_ONLY        comma list of sections: throughput,scaling,writes,import,startup,footprint
+  BENCH_ONLY        comma list of sections: throughput,scaling,writes,import,startup,footprint,nodes
+  BENCH_BACKEND     sled (default) or postgres: where the service keeps its store
+  BENCH_POSTGRES_URL  a role that may create databases (postgres backend); when unset, a
+                    throwaway PostgreSQL 15 is started with scripts/postgres/throwaway.sh
 """
 import json
 import os
@@ -33,10 +36,14 @@ RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 CONNS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 BIG = int(os.environ.get("BENCH_BIG", "1000000"))
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+BACKEND = os.environ.get("BENCH_BACKEND", "sled")
+PG_URL = os.environ.get("BENCH_POSTGRES_URL", "")
+PG_PORT = "55440"
 HEADERS = {"X-Auth-Token": "admin:admin", "OpenStack-API-Version": "compute 2.84"}
 SERVER0 = "be000000-0000-4000-8000-000000000000"  # generate::server_id(0)
 
 results = []
+running = []  # services to stop if a section fails half way
 
 
 def wanted(section):
@@ -47,8 +54,34 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+def database_url(name):
+    """The URL of database `name` on the benchmark's PostgreSQL server."""
+    base, _, _ = PG_URL.rpartition("/")
+    return f"{base}/{name}"
+
+
+def psql(sql):
+    subprocess.run(["psql", "-qX", "-v", "ON_ERROR_STOP=1", PG_URL, "-c", sql], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def fresh_database(name):
+    psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(f"CREATE DATABASE {name}")
+    return database_url(name)
+
+
+def store_env(location):
+    """Environment and arguments that point the binary at a store (a directory or a URL)."""
+    if location.startswith("postgresql://"):
+        return {"NOVA_ACTIONS__STORAGE__BACKEND": "postgres", "NOVA_ACTIONS__POSTGRES__URL": location}, []
+    return {}, ["--data-dir", location]
+
+
 def store(name, servers, actions, events):
     """A generated store, built once and reused while its shape is unchanged."""
+    if BACKEND == "postgres":
+        return pg_store(name, servers, actions, events)
     path = os.path.join(WORK, name)
     marker = os.path.join(path, ".shape")
     shape = f"{servers} {actions} {events}"
@@ -65,13 +98,56 @@ def store(name, servers, actions, events):
     return path
 
 
+def pg_store(name, servers, actions, events):
+    database = "bench_" + name.replace("-", "_")
+    marker = os.path.join(WORK, f"pg-{database}.shape")
+    shape = f"{servers} {actions} {events}"
+    if os.path.exists(marker) and open(marker).read() == shape:
+        return database_url(database)
+    url = fresh_database(database)
+    log(f"generating {database}: {servers} servers x {actions} actions x {events} events")
+    started = time.time()
+    env, _ = store_env(url)
+    subprocess.run([BIN, "generate", "--servers", str(servers), "--actions", str(actions),
+                    "--events", str(events)], check=True, stderr=subprocess.DEVNULL,
+                   env=dict(os.environ, RUST_LOG="warn", **env))
+    psql_on(url, "VACUUM ANALYZE")
+    log(f"  {time.time() - started:.1f}s")
+    open(marker, "w").write(shape)
+    return url
+
+
+def psql_on(url, sql):
+    subprocess.run(["psql", "-qX", url, "-c", sql], check=True, stdout=subprocess.DEVNULL)
+
+
+def empty_store(name):
+    """A new empty store: a directory, or a database."""
+    if BACKEND == "postgres":
+        return fresh_database("bench_" + name.replace("-", "_"))
+    path = os.path.join(WORK, name)
+    shutil.rmtree(path, ignore_errors=True)
+    return path
+
+
+def store_size(location):
+    if location.startswith("postgresql://"):
+        out = subprocess.run(["psql", "-qtAX", location, "-c", "SELECT pg_database_size(current_database())"],
+                             capture_output=True, text=True, check=True).stdout
+        return int(out.strip())
+    return du(location)
+
+
 class Service:
     def __init__(self, data_dir, port, log_level="info"):
         self.port = port
         self.log = open(os.path.join(WORK, f"serve-{port}.log"), "w")
         self.started = time.time()
-        self.proc = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir],
-                                     stdout=self.log, stderr=self.log, env=dict(os.environ, RUST_LOG=log_level))
+        env, args = store_env(data_dir)
+        self.proc = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}"] + args,
+                                     stdout=self.log, stderr=self.log,
+                                     env=dict(os.environ, RUST_LOG=log_level, **env))
+        running.append(self.proc)
         self.ready_after = wait_ready(port, proc=self.proc)
 
     def url(self, path):
@@ -212,8 +288,7 @@ def scaling():
 def writes():
     log("durable writes: event start + finish pairs, 32 clients, acknowledged after flush + fdatasync")
     def run():
-        path = os.path.join(WORK, "writes")
-        shutil.rmtree(path, ignore_errors=True)
+        path = empty_store("writes")
         svc = Service(path, 18777, log_level="warn")
         out = subprocess.run([WRITE_LOAD, "127.0.0.1:18777", "32", str(DURATION)], capture_output=True, text=True, check=True).stdout
         svc.stop()
@@ -227,16 +302,19 @@ def bulk_import():
     source = store("import-source", 100, 1000, 3)
     ndjson = os.path.join(WORK, "import.ndjson")
     if not os.path.exists(ndjson):
-        subprocess.run([BIN, "export", "--data-dir", source, "-o", ndjson], check=True, stderr=subprocess.DEVNULL)
+        env, args = store_env(source)
+        subprocess.run([BIN, "export"] + args + ["-o", ndjson], check=True, stderr=subprocess.DEVNULL,
+                       env=dict(os.environ, **env))
     def run():
-        target = os.path.join(WORK, "import-target")
-        shutil.rmtree(target, ignore_errors=True)
+        target = empty_store("import-target")
+        env, args = store_env(target)
         started = time.time()
-        out = subprocess.run(["/usr/bin/time", "-f", "%M", BIN, "import", "--data-dir", target, ndjson],
-                             capture_output=True, text=True, check=True, env=dict(os.environ, RUST_LOG="warn"))
+        out = subprocess.run(["/usr/bin/time", "-f", "%M", BIN, "import"] + args + [ndjson],
+                             capture_output=True, text=True, check=True,
+                             env=dict(os.environ, RUST_LOG="warn", **env))
         elapsed = time.time() - started
         rss_kb = int(out.stderr.strip().splitlines()[-1])
-        disk = du(target)
+        disk = store_size(target)
         return {"actions_per_s": 100_000 / elapsed, "max_rss_mb": rss_kb / 1024, "disk_mb": disk / 1e6}
     figures = median_of(run)
     record("import", "bulk import 100,000 actions", figures,
@@ -289,11 +367,71 @@ def footprint():
                                          "after_kill_s": after_kill}, f"store/NDJSON {disk / ndjson_size:.2f}")
 
 
+def nodes():
+    log("nodes: the list load against one node, then split across two nodes on one database")
+    data = store("history-10k", 1, 10_000, 10)
+    path = f"/v2.1/servers/{SERVER0}/os-instance-actions?limit=50"
+    one = Service(data, 18781, log_level="warn")
+    single = median_of(lambda: wrk(one.url(path), CONNS))
+    two = Service(data, 18782, log_level="warn")
+
+    def both():
+        half = max(CONNS // 2, 1)
+        results_box = {}
+        import threading
+        def run(name, svc):
+            results_box[name] = wrk(svc.url(path), half, threads=1)
+        threads = [threading.Thread(target=run, args=(n, s)) for n, s in (("a", one), ("b", two))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        a, b = results_box["a"], results_box["b"]
+        return {"rps": a["rps"] + b["rps"], "p50_ms": max(a["p50_ms"], b["p50_ms"]),
+                "p99_ms": max(a["p99_ms"], b["p99_ms"]), "errors": a["errors"] + b["errors"]}
+    split = median_of(both)
+    one.stop()
+    two.stop()
+    record("nodes", f"list (limit 50), one node, {CONNS} connections", single)
+    record("nodes", f"list (limit 50), two nodes, {CONNS // 2} connections each", split,
+           f"ratio to one node {split['rps'] / single['rps']:.2f}")
+
+
+def start_postgres():
+    global PG_URL
+    if PG_URL:
+        return None
+    script = os.path.join(ROOT, "scripts/postgres/throwaway.sh")
+    PG_URL = subprocess.run(["bash", script, "start", PG_PORT], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    log(f"throwaway PostgreSQL at {PG_URL}")
+    for name in os.listdir(WORK):
+        if name.startswith("pg-") and name.endswith(".shape"):
+            os.remove(os.path.join(WORK, name))  # its databases went with the last server
+    return lambda: subprocess.run(["bash", script, "stop", PG_PORT], check=False)
+
+
 def main():
     os.makedirs(WORK, exist_ok=True)
+    stop_postgres = start_postgres() if BACKEND == "postgres" else None
+    try:
+        run_sections()
+    finally:
+        for proc in running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if stop_postgres:
+            stop_postgres()
+
+
+def run_sections():
+    log(f"backend: {BACKEND}")
     sections = [("throughput", throughput), ("scaling", scaling), ("writes", writes), ("import", bulk_import),
                 ("startup", startup)]
-    if os.environ.get("BENCH_FOOTPRINT") == "1":
+    if BACKEND == "postgres":
+        sections.append(("nodes", nodes))
+    if os.environ.get("BENCH_FOOTPRINT") == "1" and BACKEND == "sled":
         sections.append(("footprint", footprint))
     for name, run in sections:
         if wanted(name):
@@ -303,7 +441,7 @@ def main():
         values = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
                            for k, v in r.items() if k not in ("section", "name", "note"))
         print(f"| {r['section']} | {r['name']} | {values} | {r['note']} |")
-    with open(os.path.join(WORK, "results.json"), "w") as f:
+    with open(os.path.join(WORK, f"results-{BACKEND}.json"), "w") as f:
         json.dump(results, f, indent=1)
 
 

@@ -4,6 +4,7 @@
 #   bash bench/load.sh                         # throughput, scaling, writes, import, start-up
 #   BENCH_FOOTPRINT=1 bash bench/load.sh       # also the 10,000,000-action store (slow, ~15 GB)
 #   BENCH_ONLY=throughput bash bench/load.sh   # one section
+#   BENCH_BACKEND=postgres bash bench/load.sh  # the same on PostgreSQL (a throwaway server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v wrk >/dev/null; then

@@ -47,22 +47,6 @@ pub struct ActionView<'a> {
     pub created_at: Option<Micros>,
 }
 
-impl ActionView<'_> {
-    pub fn to_action(&self) -> Action {
-        Action {
-            request_id: self.request_id.to_string(),
-            action: self.action.to_string(),
-            user_id: self.user_id.map(str::to_string),
-            project_id: self.project_id.map(str::to_string),
-            start_time: self.start_time,
-            finish_time: self.finish_time,
-            updated_at: self.updated_at,
-            message: self.message.map(str::to_string),
-            created_at: self.created_at,
-        }
-    }
-}
-
 impl Action {
     pub fn view(&self) -> ActionView<'_> {
         ActionView {

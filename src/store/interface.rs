@@ -154,48 +154,6 @@ impl<T> Applied<T> {
     }
 }
 
-/// A [`PageQuery`] that owns its marker, to be sent to another thread.
-pub(super) struct OwnedPageQuery {
-    marker: Option<String>,
-    cursor: Option<Cursor>,
-    since: Option<Micros>,
-    before: Option<Micros>,
-    limit: usize,
-}
-
-impl From<&PageQuery<'_>> for OwnedPageQuery {
-    fn from(q: &PageQuery<'_>) -> Self {
-        let (marker, cursor) = match q.after {
-            After::Start => (None, None),
-            After::Marker(m) => (Some(m.to_string()), None),
-            After::Cursor(c) => (None, Some(c)),
-        };
-        OwnedPageQuery {
-            marker,
-            cursor,
-            since: q.since,
-            before: q.before,
-            limit: q.limit,
-        }
-    }
-}
-
-impl OwnedPageQuery {
-    pub(super) fn borrowed(&self) -> PageQuery<'_> {
-        let after = match (&self.marker, self.cursor) {
-            (Some(m), _) => After::Marker(m),
-            (None, Some(c)) => After::Cursor(c),
-            (None, None) => After::Start,
-        };
-        PageQuery {
-            after,
-            since: self.since,
-            before: self.before,
-            limit: self.limit,
-        }
-    }
-}
-
 pub(super) fn flush_error(why: String) -> StoreError {
     StoreError::Io(sled::Error::Io(std::io::Error::other(why)))
 }

@@ -3,9 +3,10 @@
 //! no database server) or PostgreSQL (several nodes over one database). Nothing here knows
 //! about HTTP, and nothing outside knows which backend answers.
 //!
-//! The methods block: call them from a blocking thread or the CLI. An async worker uses
-//! [`Store::run`] and the `fetch_*` methods, which answer in place on the embedded store (its
-//! reads take microseconds and never wait on a network) and on a blocking thread otherwise.
+//! The methods block: call them from a blocking thread or the CLI. An async worker uses the
+//! `fetch_*` methods (in place on the embedded store, whose reads take microseconds and never
+//! wait on a network; awaited on PostgreSQL) and [`Store::run`] for anything else (in place,
+//! or on a blocking thread).
 
 mod codec;
 pub mod embedded;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-pub(crate) use codec::{decode, decode_action_with_events, encode, encode_action};
+pub(crate) use codec::{decode, encode};
 pub use embedded::{DEFAULT_CACHE_BYTES, SledStore};
 pub use error::{Result, StoreError};
 pub use interface::{
@@ -117,8 +118,10 @@ impl Store {
     }
 
     pub async fn fetch_server(self: &Arc<Self>, id: &Uuid) -> Result<Option<Server>> {
-        let id = *id;
-        self.run(move |s| s.server(&id)).await
+        match &**self {
+            Store::Embedded(s) => s.server(id),
+            Store::Postgres(s) => s.fetch_server(id).await,
+        }
     }
 
     /// [`Store::list_page`] from an async worker; `visit` runs on the worker.
@@ -126,21 +129,12 @@ impl Store {
         self: &Arc<Self>,
         server: &Uuid,
         query: &PageQuery<'_>,
-        mut visit: impl FnMut(&ActionView<'_>),
+        visit: impl FnMut(&ActionView<'_>),
     ) -> Result<PageEnd> {
-        if let Store::Embedded(s) = &**self {
-            return s.list_page(server, query, visit);
+        match &**self {
+            Store::Embedded(s) => s.list_page(server, query, visit),
+            Store::Postgres(s) => s.fetch_page(server, query, visit).await,
         }
-        let (id, owned) = (*server, interface::OwnedPageQuery::from(query));
-        let (actions, end) = self
-            .run(move |s| {
-                let mut actions = Vec::new();
-                let end = s.list_page(&id, &owned.borrowed(), |a| actions.push(a.to_action()))?;
-                Ok((actions, end))
-            })
-            .await?;
-        actions.iter().for_each(|a| visit(&a.view()));
-        Ok(end)
     }
 
     pub async fn fetch_action(
@@ -149,9 +143,10 @@ impl Store {
         request_id: &str,
         with_events: bool,
     ) -> Result<Option<(Action, Vec<Event>)>> {
-        let (id, request_id) = (*server, request_id.to_string());
-        self.run(move |s| s.show(&id, &request_id, with_events))
-            .await
+        match &**self {
+            Store::Embedded(s) => s.show(server, request_id, with_events),
+            Store::Postgres(s) => s.fetch_action(server, request_id, with_events).await,
+        }
     }
 
     // ----- reads -----

@@ -121,9 +121,9 @@ fn list_marker_and_time_filter_pages_are_index_scans_on_a_long_history() {
         "INSERT INTO servers (instance_uuid, record)
              SELECT ('d' || lpad(n::text, 7, '0') || '-0000-4000-8000-000000000000')::uuid, '\\x01'
              FROM generate_series(0, 50) n;
-         INSERT INTO actions (instance_uuid, start_time, seq, request_id, updated_at, record)
+         INSERT INTO actions (instance_uuid, start_time, seq, request_id, updated_at, action, events)
              SELECT ('d' || lpad((n % 51)::text, 7, '0') || '-0000-4000-8000-000000000000')::uuid,
-                    1000000 * n::bigint, n, convert_to('req-' || n, 'UTF8'), 1000000 * n::bigint + 500, '\\x01'
+                    1000000 * n::bigint, n, convert_to('req-' || n, 'UTF8'), 1000000 * n::bigint + 500, '\\x01', '\\x01'
              FROM generate_series(1, 105000) n;
          UPDATE servers SET lag_min = 500, lag_max = 500;
          ANALYZE servers; ANALYZE actions;",
@@ -134,9 +134,9 @@ fn list_marker_and_time_filter_pages_are_index_scans_on_a_long_history() {
     sql(
         &database,
         &format!(
-            "INSERT INTO actions (instance_uuid, start_time, seq, request_id, updated_at, record)
+            "INSERT INTO actions (instance_uuid, start_time, seq, request_id, updated_at, action, events)
                  SELECT '{long}', 2000000 * n::bigint + 1, 200000 + n, convert_to('long-' || n, 'UTF8'),
-                        2000000 * n::bigint + 501, '\\x01'
+                        2000000 * n::bigint + 501, '\\x01', '\\x01'
                  FROM generate_series(1, 97942) n;
              ANALYZE actions;"
         ),

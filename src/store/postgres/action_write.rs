@@ -8,13 +8,12 @@ use tokio_postgres::Statement;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use super::read::{NEWEST_BY_REQUEST, Position};
+use super::read::{NEWEST_BY_REQUEST, Position, columns, whole};
 use super::write::{Lags, lag_of, request_lock, widened};
 use super::{PgStore, db_error, lock_key};
 use crate::model::{Action, Event, Server};
 use crate::store::{
-    ActionStart, ActionWithEvents, Applied, Result, StoreError, Written, decode,
-    decode_action_with_events, encode_action, semantics,
+    ActionStart, ActionWithEvents, Applied, Result, StoreError, Written, decode, semantics,
 };
 use crate::timeutil::Micros;
 
@@ -82,7 +81,7 @@ async fn open(client: &Client, server: &Uuid, request_id: &str) -> Result<Opened
             return Err(StoreError::ServerNotFound(*server));
         };
         let action = match found_action.map_err(db_error)? {
-            Some(r) => Some(((r.get(0), r.get(1)), decode_action_with_events(r.get(2))?)),
+            Some(r) => Some(((r.get(0), r.get(1)), whole(&r, 2)?)),
             None => None,
         };
         Ok(Opened {
@@ -121,11 +120,11 @@ async fn commit(
     let (write, widen, commit) = tokio::join!(
         client.prepare_cached(match change {
             Change::Insert(_) => {
-                "INSERT INTO actions (instance_uuid, start_time, seq, request_id, updated_at, record)
-                 VALUES ($1, $2, nextval('action_seq'), $3, $4, $5)"
+                "INSERT INTO actions (instance_uuid, start_time, seq, request_id, updated_at, action, events)
+                 VALUES ($1, $2, nextval('action_seq'), $3, $4, $5, $6)"
             }
             Change::Update(..) => {
-                "UPDATE actions SET updated_at = $4, record = $5
+                "UPDATE actions SET updated_at = $4, action = $5, events = $6
                  WHERE instance_uuid = $1 AND start_time = $2 AND seq = $3"
             }
         }),
@@ -143,14 +142,15 @@ async fn commit(
     let wider = widened(lags, lag);
     let (written, widened_ok, committed) = match change {
         Change::Insert(action) => {
-            let record = encode_action(action, &[]);
+            let (action_column, events_column) = columns(action, &[]);
             let rid = action.request_id.as_bytes();
-            let params: [&(dyn ToSql + Sync); 5] = [
+            let params: [&(dyn ToSql + Sync); 6] = [
                 server,
                 &action.start_time,
                 &rid,
                 &action.updated_at,
-                &record,
+                &action_column,
+                &events_column,
             ];
             tokio::join!(
                 biased;
@@ -160,9 +160,15 @@ async fn commit(
             )
         }
         Change::Update((start_time, seq), action, events) => {
-            let record = encode_action(action, events);
-            let params: [&(dyn ToSql + Sync); 5] =
-                [server, &start_time, &seq, &action.updated_at, &record];
+            let (action_column, events_column) = columns(action, events);
+            let params: [&(dyn ToSql + Sync); 6] = [
+                server,
+                &start_time,
+                &seq,
+                &action.updated_at,
+                &action_column,
+                &events_column,
+            ];
             tokio::join!(
                 biased;
                 client.execute(&write, &params),
@@ -314,7 +320,7 @@ async fn newest_action(
 ) -> Result<Option<(Position, ActionWithEvents)>> {
     let statement = client
         .prepare_cached(
-            "SELECT start_time, seq, record FROM actions WHERE instance_uuid = $1
+            "SELECT start_time, seq, action, events FROM actions WHERE instance_uuid = $1
              ORDER BY start_time DESC, seq DESC LIMIT 1 FOR UPDATE",
         )
         .await
@@ -324,10 +330,7 @@ async fn newest_action(
         .await
         .map_err(db_error)?
     {
-        Some(r) => Ok(Some((
-            (r.get(0), r.get(1)),
-            decode_action_with_events(r.get(2))?,
-        ))),
+        Some(r) => Ok(Some(((r.get(0), r.get(1)), whole(&r, 2)?))),
         None => Ok(None),
     }
 }

@@ -65,9 +65,9 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Unavailable(format!("cannot start the client: {e}")))?;
         let connect_timeout = Duration::from_secs(config.connect_timeout.seconds().max(1));
-        let manager = Manager::from_config(
+        let manager = Manager::from_connect(
             pg.clone(),
-            NoTls,
+            OnRuntime(runtime.handle().clone()),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -234,16 +234,34 @@ impl PgStore {
         })
     }
 
-    /// One store call: a pooled connection, `work` on it, all within the call limit.
+    /// One store call, blocking: a pooled connection, `work` on it, within the call limit.
     fn call<T, F>(&self, work: impl FnOnce(Object) -> F) -> Result<T>
     where
         F: Future<Output = Result<T>>,
     {
         self.ready()?;
-        self.block_on_raw(async {
+        self.runtime().block_on(self.call_async(work))
+    }
+
+    /// One store call from async code (an HTTP worker awaits it in place: the connection's
+    /// socket is served by this store's runtime, so no thread blocks).
+    async fn call_async<T, F>(&self, work: impl FnOnce(Object) -> F) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        self.ready()?;
+        let limit = self.call_limit;
+        let call = async {
             let client = self.pool.get().await.map_err(pool_error)?;
             work(client).await
-        })
+        };
+        match tokio::time::timeout(limit, call).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no answer within {}s",
+                limit.as_secs()
+            ))),
+        }
     }
 
     pub fn check(&self) -> Result<()> {
@@ -330,6 +348,49 @@ fn db_error(e: tokio_postgres::Error) -> StoreError {
             StoreError::Unavailable(e.to_string())
         }
         None => StoreError::Database(e.to_string()),
+    }
+}
+
+/// Opens connections on the store's own runtime, whichever thread asks the pool for one: their
+/// sockets are then served there, by threads that never block.
+struct OnRuntime(tokio::runtime::Handle);
+
+impl deadpool_postgres::Connect for OnRuntime {
+    fn connect(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> std::pin::Pin<
+        Box<
+            dyn Future<
+                    Output = std::result::Result<
+                        (tokio_postgres::Client, tokio::task::JoinHandle<()>),
+                        tokio_postgres::Error,
+                    >,
+                > + Send
+                + '_,
+        >,
+    > {
+        let config = config.clone();
+        let opened = self.0.spawn(async move {
+            let (client, connection) = config.connect(NoTls).await?;
+            let served = tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    log::debug!("a PostgreSQL connection ended: {e}");
+                }
+            });
+            Ok((client, served))
+        });
+        Box::pin(async move {
+            match opened.await {
+                Ok(result) => result,
+                // Only while the runtime shuts down; an unconfigured connect fails at once
+                // with an error of the type the pool expects.
+                Err(_) => tokio_postgres::Config::new()
+                    .connect(NoTls)
+                    .await
+                    .map(|_| unreachable!("a configuration without a host connects nowhere")),
+            }
+        })
     }
 }
 

@@ -1,17 +1,17 @@
 //! The questions the API asks, each one index range scan (see `tests/integration/postgres.rs`
 //! for the plans).
 
+use deadpool_postgres::Object;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::{PgStore, db_error};
 use crate::model::{Action, ActionView, Event, Server};
-use crate::store::codec::{decode_events, decode_view, split_action};
+use crate::store::codec::decode_view;
 use crate::store::keys::{self, ActionKey};
 use crate::store::{
-    ActionWithEvents, After, Cursor, PageEnd, PageQuery, Result, StoreError, decode,
-    decode_action_with_events,
+    ActionWithEvents, After, Cursor, PageEnd, PageQuery, Result, StoreError, decode, encode,
 };
 use crate::timeutil::Micros;
 
@@ -28,84 +28,50 @@ pub(super) fn key_of(server: &Uuid, row: &Row) -> ActionKey {
     keys::action_key(server, row.get(0), row.get::<_, i64>(1) as u64)
 }
 
-/// The newest action with this request id: `(start_time, seq, record)`.
-pub const NEWEST_BY_REQUEST: &str = "SELECT start_time, seq, record FROM actions
+/// An action and its events from the columns `from` and `from + 1` of a row.
+pub(super) fn whole(row: &Row, from: usize) -> Result<ActionWithEvents> {
+    Ok((decode(row.get(from))?, decode(row.get(from + 1))?))
+}
+
+/// The two columns an action is stored in.
+pub(super) fn columns(action: &Action, events: &[Event]) -> (Vec<u8>, Vec<u8>) {
+    (encode(action), encode(&events))
+}
+
+/// The newest action with this request id: `(start_time, seq, action, events)`.
+pub const NEWEST_BY_REQUEST: &str = "SELECT start_time, seq, action, events FROM actions
      WHERE instance_uuid = $1 AND request_id = $2
      ORDER BY start_time DESC, seq DESC LIMIT 1";
 
 impl PgStore {
     pub fn server(&self, id: &Uuid) -> Result<Option<Server>> {
-        self.call(|client| async move {
-            let statement = client
-                .prepare_cached("SELECT record FROM servers WHERE instance_uuid = $1")
-                .await
-                .map_err(db_error)?;
-            let row = client
-                .query_opt(&statement, &[id])
-                .await
-                .map_err(db_error)?;
-            row.map(|r| decode(r.get(0))).transpose()
-        })
+        self.call(|client| read_server(client, id))
+    }
+
+    pub async fn fetch_server(&self, id: &Uuid) -> Result<Option<Server>> {
+        self.call_async(|client| read_server(client, id)).await
     }
 
     pub fn list_page(
         &self,
         server: &Uuid,
         query: &PageQuery<'_>,
-        mut visit: impl FnMut(&ActionView<'_>),
+        visit: impl FnMut(&ActionView<'_>),
     ) -> Result<PageEnd> {
-        let rows = self.call(|client| async move {
-            let older_than: Option<Position> = match query.after {
-                After::Start => None,
-                After::Cursor(Cursor(key)) => Some(position_of(&key)?),
-                After::Marker(request_id) => {
-                    let statement = client
-                        .prepare_cached(NEWEST_BY_REQUEST)
-                        .await
-                        .map_err(db_error)?;
-                    let row = client
-                        .query_opt(&statement, &[server, &request_id.as_bytes()])
-                        .await
-                        .map_err(db_error)?;
-                    match row {
-                        Some(row) => Some((row.get(0), row.get(1))),
-                        None => return Err(StoreError::MarkerNotFound),
-                    }
-                }
-            };
-            let bounds = match (query.since, query.before) {
-                (None, None) => None,
-                (since, before) => Some(start_bounds(&client, server, since, before).await?),
-            };
-            let sql = page_sql(older_than.is_some(), bounds.is_some());
-            let statement = client.prepare_cached(&sql).await.map_err(db_error)?;
-            let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-            let (marker_start, marker_seq) = older_than.unwrap_or_default();
-            let (low, high) = bounds.unwrap_or_default();
-            let (since, before) = (query.since, query.before);
-            let mut params: Vec<&(dyn ToSql + Sync)> = vec![server, &limit];
-            if older_than.is_some() {
-                params.extend([&marker_start as &(dyn ToSql + Sync), &marker_seq]);
-            }
-            if bounds.is_some() {
-                params.extend([&low as &(dyn ToSql + Sync), &high, &since, &before]);
-            }
-            let rows = client.query(&statement, &params).await.map_err(db_error)?;
-            match rows.is_empty() {
-                true => unless_purged(&client, server, rows).await,
-                false => Ok(rows),
-            }
-        })?;
-        let mut cursor = None;
-        for row in &rows {
-            let view = decode_view(row.get(2))?;
-            visit(&view);
-            cursor = Some(Cursor(key_of(server, row)));
-        }
-        Ok(PageEnd {
-            count: rows.len(),
-            cursor,
-        })
+        let rows = self.call(|client| read_page(client, server, query))?;
+        visit_rows(server, &rows, visit)
+    }
+
+    pub async fn fetch_page(
+        &self,
+        server: &Uuid,
+        query: &PageQuery<'_>,
+        visit: impl FnMut(&ActionView<'_>),
+    ) -> Result<PageEnd> {
+        let rows = self
+            .call_async(|client| read_page(client, server, query))
+            .await?;
+        visit_rows(server, &rows, visit)
     }
 
     pub fn show(
@@ -114,31 +80,20 @@ impl PgStore {
         request_id: &str,
         with_events: bool,
     ) -> Result<Option<(Action, Vec<Event>)>> {
-        let row = self.call(|client| async move {
-            let statement = client
-                .prepare_cached(NEWEST_BY_REQUEST)
-                .await
-                .map_err(db_error)?;
-            let row = client
-                .query_opt(&statement, &[server, &request_id.as_bytes()])
-                .await
-                .map_err(db_error)?;
-            match row {
-                None => unless_purged(&client, server, None).await,
-                found => Ok(found),
-            }
-        })?;
-        let Some(row) = row else { return Ok(None) };
-        let (action, encoded_events) = split_action(row.get(2))?;
-        let events = match with_events {
-            true => {
-                let mut events = decode_events(encoded_events)?;
-                events.reverse();
-                events
-            }
-            false => Vec::new(),
-        };
-        Ok(Some((action, events)))
+        let row = self.call(|client| read_action(client, server, request_id))?;
+        shown(row, with_events)
+    }
+
+    pub async fn fetch_action(
+        &self,
+        server: &Uuid,
+        request_id: &str,
+        with_events: bool,
+    ) -> Result<Option<(Action, Vec<Event>)>> {
+        let row = self
+            .call_async(|client| read_action(client, server, request_id))
+            .await?;
+        shown(row, with_events)
     }
 
     pub fn history_chunk(
@@ -152,12 +107,12 @@ impl PgStore {
         let rows = self.call(|client| async move {
             let (sql, params): (&str, Vec<&(dyn ToSql + Sync)>) = match &after {
                 None => (
-                    "SELECT start_time, seq, record FROM actions WHERE instance_uuid = $1
+                    "SELECT start_time, seq, action, events FROM actions WHERE instance_uuid = $1
                      ORDER BY start_time, seq LIMIT $2",
                     vec![server, &limit],
                 ),
                 Some((start, seq)) => (
-                    "SELECT start_time, seq, record FROM actions
+                    "SELECT start_time, seq, action, events FROM actions
                      WHERE instance_uuid = $1 AND (start_time, seq) > ($3, $4)
                      ORDER BY start_time, seq LIMIT $2",
                     vec![server, &limit, start, seq],
@@ -167,7 +122,7 @@ impl PgStore {
             client.query(&statement, &params).await.map_err(db_error)
         })?;
         rows.iter()
-            .map(|row| Ok((key_of(server, row), decode_action_with_events(row.get(2))?)))
+            .map(|row| Ok((key_of(server, row), whole(row, 2)?)))
             .collect()
     }
 
@@ -193,6 +148,109 @@ impl PgStore {
         row.map(|row| Ok((row.get(0), decode(row.get(1))?)))
             .transpose()
     }
+}
+
+async fn read_server(client: Object, id: &Uuid) -> Result<Option<Server>> {
+    let statement = client
+        .prepare_cached("SELECT record FROM servers WHERE instance_uuid = $1")
+        .await
+        .map_err(db_error)?;
+    let row = client
+        .query_opt(&statement, &[id])
+        .await
+        .map_err(db_error)?;
+    row.map(|r| decode(r.get(0))).transpose()
+}
+
+/// The rows of a list page: `(start_time, seq, action)`, newest first.
+async fn read_page(client: Object, server: &Uuid, query: &PageQuery<'_>) -> Result<Vec<Row>> {
+    let older_than: Option<Position> = match query.after {
+        After::Start => None,
+        After::Cursor(Cursor(key)) => Some(position_of(&key)?),
+        After::Marker(request_id) => {
+            let statement = client
+                .prepare_cached(NEWEST_BY_REQUEST)
+                .await
+                .map_err(db_error)?;
+            let row = client
+                .query_opt(&statement, &[server, &request_id.as_bytes()])
+                .await
+                .map_err(db_error)?;
+            match row {
+                Some(row) => Some((row.get(0), row.get(1))),
+                None => return Err(StoreError::MarkerNotFound),
+            }
+        }
+    };
+    let bounds = match (query.since, query.before) {
+        (None, None) => None,
+        (since, before) => Some(start_bounds(&client, server, since, before).await?),
+    };
+    let sql = page_sql(older_than.is_some(), bounds.is_some());
+    let statement = client.prepare_cached(&sql).await.map_err(db_error)?;
+    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+    let (marker_start, marker_seq) = older_than.unwrap_or_default();
+    let (low, high) = bounds.unwrap_or_default();
+    let (since, before) = (query.since, query.before);
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![server, &limit];
+    if older_than.is_some() {
+        params.extend([&marker_start as &(dyn ToSql + Sync), &marker_seq]);
+    }
+    if bounds.is_some() {
+        params.extend([&low as &(dyn ToSql + Sync), &high, &since, &before]);
+    }
+    let rows = client.query(&statement, &params).await.map_err(db_error)?;
+    match rows.is_empty() {
+        true => unless_purged(&client, server, rows).await,
+        false => Ok(rows),
+    }
+}
+
+fn visit_rows(
+    server: &Uuid,
+    rows: &[Row],
+    mut visit: impl FnMut(&ActionView<'_>),
+) -> Result<PageEnd> {
+    let mut cursor = None;
+    for row in rows {
+        let view = decode_view(row.get(2))?;
+        visit(&view);
+        cursor = Some(Cursor(key_of(server, row)));
+    }
+    Ok(PageEnd {
+        count: rows.len(),
+        cursor,
+    })
+}
+
+async fn read_action(client: Object, server: &Uuid, request_id: &str) -> Result<Option<Row>> {
+    let statement = client
+        .prepare_cached(NEWEST_BY_REQUEST)
+        .await
+        .map_err(db_error)?;
+    let row = client
+        .query_opt(&statement, &[server, &request_id.as_bytes()])
+        .await
+        .map_err(db_error)?;
+    match row {
+        None => unless_purged(&client, server, None).await,
+        found => Ok(found),
+    }
+}
+
+/// A shown action, with its events newest first when asked for.
+fn shown(row: Option<Row>, with_events: bool) -> Result<Option<(Action, Vec<Event>)>> {
+    let Some(row) = row else { return Ok(None) };
+    let action = decode(row.get(2))?;
+    let events = match with_events {
+        true => {
+            let mut events: Vec<Event> = decode(row.get(3))?;
+            events.reverse();
+            events
+        }
+        false => Vec::new(),
+    };
+    Ok(Some((action, events)))
 }
 
 /// A purge is one transaction, so a statement sees a whole history or none of it; but a read
@@ -224,7 +282,7 @@ async fn unless_purged<T>(
 /// have to evaluate row by row).
 pub fn page_sql(after_marker: bool, filtered: bool) -> String {
     let mut sql =
-        String::from("SELECT start_time, seq, record FROM actions WHERE instance_uuid = $1");
+        String::from("SELECT start_time, seq, action FROM actions WHERE instance_uuid = $1");
     let mut next = 3;
     if after_marker {
         sql.push_str(" AND (start_time, seq) < ($3, $4)");

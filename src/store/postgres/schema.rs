@@ -9,7 +9,8 @@ use crate::store::{Result, StoreError};
 
 /// The migrations, in order; version N is the Nth. Never edit one that has shipped: add one.
 const MIGRATIONS: &[&str] = &[
-    // 1: servers, actions (with their events in the record), the recording-order sequence.
+    // 1: servers, actions (the action and its events in two columns, so that a list reads
+    //    the actions alone), the recording-order sequence.
     "CREATE TABLE servers (
         instance_uuid uuid PRIMARY KEY,
         record bytea NOT NULL,
@@ -25,7 +26,8 @@ const MIGRATIONS: &[&str] = &[
         seq bigint NOT NULL,
         request_id bytea NOT NULL,
         updated_at bigint,
-        record bytea NOT NULL,
+        action bytea NOT NULL,
+        events bytea NOT NULL,
         PRIMARY KEY (instance_uuid, start_time, seq)
     );
     CREATE UNIQUE INDEX actions_by_request ON actions (instance_uuid, request_id, start_time, seq);

@@ -17,12 +17,12 @@ use std::collections::{HashMap, HashSet};
 use deadpool_postgres::Transaction;
 use uuid::Uuid;
 
-use super::read::Position;
+use super::read::{Position, columns, whole};
 use super::{PgStore, db_error, lock_key};
 use crate::model::{Action, Event, Server, ServerHistory};
 use crate::store::{
     ActionWithEvents, Applied, EventFinish, EventStart, ImportCounts, Result, ServerFields,
-    StoreError, Written, decode, decode_action_with_events, encode, encode_action, semantics,
+    StoreError, Written, decode, encode, semantics,
 };
 use crate::timeutil::Micros;
 
@@ -264,7 +264,7 @@ async fn has_actions(tx: &Transaction<'_>, id: &Uuid) -> Result<bool> {
 /// Stored actions an import may stand for, by start time and request id, each list in
 /// recording order.
 #[derive(Default)]
-struct Stored(HashMap<StartAndRequest, Vec<(Position, Vec<u8>)>>);
+struct Stored(HashMap<StartAndRequest, Vec<(Position, ActionWithEvents)>>);
 
 /// `(start_time, request_id)`: what identifies an imported action.
 type StartAndRequest = (i64, Vec<u8>);
@@ -281,9 +281,9 @@ impl Stored {
         let Some(candidates) = self.0.get(&key) else {
             return Ok(None);
         };
-        for (position, record) in candidates {
+        for (position, stored) in candidates {
             if claimed.insert(*position) {
-                return Ok(Some((*position, decode_action_with_events(record)?)));
+                return Ok(Some((*position, stored.clone())));
             }
         }
         Ok(None)
@@ -298,7 +298,7 @@ async fn stored_at(
 ) -> Result<Stored> {
     let statement = tx
         .prepare_cached(
-            "SELECT start_time, seq, request_id, record FROM actions
+            "SELECT start_time, seq, request_id, action, events FROM actions
              WHERE instance_uuid = $1 AND start_time = ANY($2) ORDER BY start_time, seq",
         )
         .await
@@ -316,7 +316,7 @@ async fn stored_at(
             .0
             .entry(key)
             .or_default()
-            .push((position, row.get(3)));
+            .push((position, whole(&row, 3)?));
     }
     Ok(stored)
 }
@@ -352,18 +352,27 @@ async fn insert_batch_at(
 ) -> Result<()> {
     let statement = tx
         .prepare_cached(
-            "INSERT INTO actions (instance_uuid, start_time, seq, request_id, updated_at, record)
-             SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bytea[], $5::bigint[], $6::bytea[])",
+            "INSERT INTO actions (instance_uuid, start_time, seq, request_id, updated_at, action, events)
+             SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bytea[], $5::bigint[], $6::bytea[], $7::bytea[])",
         )
         .await
         .map_err(db_error)?;
     let starts: Vec<i64> = batch.iter().map(|(a, _)| a.start_time).collect();
     let request_ids: Vec<&[u8]> = batch.iter().map(|(a, _)| a.request_id.as_bytes()).collect();
     let updated: Vec<Option<i64>> = batch.iter().map(|(a, _)| a.updated_at).collect();
-    let records: Vec<Vec<u8>> = batch.iter().map(|(a, e)| encode_action(a, e)).collect();
+    let (actions, events): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
+        batch.iter().map(|(a, e)| columns(a, e)).unzip();
     tx.execute(
         &statement,
-        &[server, &starts, &seqs, &request_ids, &updated, &records],
+        &[
+            server,
+            &starts,
+            &seqs,
+            &request_ids,
+            &updated,
+            &actions,
+            &events,
+        ],
     )
     .await
     .map_err(db_error)?;
@@ -379,11 +388,12 @@ async fn update_action(
 ) -> Result<()> {
     let statement = tx
         .prepare_cached(
-            "UPDATE actions SET updated_at = $4, record = $5
+            "UPDATE actions SET updated_at = $4, action = $5, events = $6
              WHERE instance_uuid = $1 AND start_time = $2 AND seq = $3",
         )
         .await
         .map_err(db_error)?;
+    let (action_column, events_column) = columns(action, events);
     tx.execute(
         &statement,
         &[
@@ -391,7 +401,8 @@ async fn update_action(
             &start_time,
             &seq,
             &action.updated_at,
-            &encode_action(action, events),
+            &action_column,
+            &events_column,
         ],
     )
     .await
