@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target/release/nova-actions")
+BIN = os.environ.get("BENCH_BIN", os.path.join(ROOT, "target/release/nova-actions"))  # another build, for A/B runs
 BARE = os.path.join(ROOT, "target/release/examples/bare")
 WRITE_LOAD = os.path.join(ROOT, "target/release/examples/write_load")
 WORK = os.environ.get("BENCH_DIR", "/tmp/nova-actions-bench")

@@ -283,9 +283,16 @@ fn two_nodes_over_one_database_see_each_others_writes_and_serialize_on_a_server(
                         );
                         let finish =
                             format!(r#"{{"result": "Success", "finish_time": "{finished}"}}"#);
+                        // A second event of the same name, started later: the finish must
+                        // go to the oldest one, as Nova's does.
+                        let later = nova_actions::timeutil::format_micros(base + 3_000 + w as i64);
+                        let start_later = format!(
+                            r#"{{"event": "{event}", "host": "h{w}", "start_time": "{later}"}}"#
+                        );
                         let (first, retry) = (nodes[w as usize % 2], nodes[(w as usize + 1) % 2]);
                         must(first, "POST", &path, &start, 201);
                         must(retry, "POST", &path, &start, 200);
+                        must(first, "POST", &path, &start_later, 201);
                         must(
                             first,
                             "POST",
@@ -308,9 +315,9 @@ fn two_nodes_over_one_database_see_each_others_writes_and_serialize_on_a_server(
     for t in threads {
         t.join().unwrap();
     }
-    // The model: every action has each writer's event exactly once, started and finished as
-    // written (none lost to a concurrent read-modify-write on the other node, none doubled by
-    // a retry).
+    // The model: every action has each writer's two events exactly once, the older finished
+    // and the newer open (none lost to a concurrent read-modify-write on the other node, none
+    // doubled by a retry, the finish on the oldest of the name).
     for s in 0..SERVERS {
         for k in 0..ACTIONS {
             let shown = must(
@@ -323,33 +330,38 @@ fn two_nodes_over_one_database_see_each_others_writes_and_serialize_on_a_server(
             let events = shown["instanceAction"]["events"].as_array().unwrap();
             // Nova shows events in the order they were recorded (newest first), which here is
             // whichever writer got there first: compare as sets.
-            let mut names: Vec<&str> = events
+            let mut seen: Vec<(String, String, Option<String>)> = events
                 .iter()
-                .map(|e| e["event"].as_str().unwrap())
+                .map(|e| {
+                    let writer: u64 = e["event"].as_str().unwrap()[3..].parse().unwrap();
+                    assert_eq!(e["host"], Value::from(format!("h{writer}")));
+                    (
+                        e["event"].as_str().unwrap().to_string(),
+                        e["start_time"].as_str().unwrap().to_string(),
+                        e["finish_time"].as_str().map(str::to_string),
+                    )
+                })
                 .collect();
-            names.sort_unstable();
-            let expected: Vec<String> = (0..WRITERS).map(|w| format!("ev-{w:02}")).collect();
-            assert_eq!(names, expected, "server {s} action {k}");
-            for e in events {
-                let w: i64 = e["event"].as_str().unwrap()[3..].parse().unwrap();
-                assert_eq!(e["result"], "Success");
-                assert_eq!(e["host"], Value::from(format!("h{w}")));
-                assert_eq!(
-                    e["start_time"],
-                    Value::from(nova_actions::timeutil::format_micros(base + 1_000 + w))
-                );
-                assert_eq!(
-                    e["finish_time"],
-                    Value::from(nova_actions::timeutil::format_micros(base + 2_000 + w))
-                );
-            }
+            seen.sort();
+            let mut model: Vec<(String, String, Option<String>)> = (0..WRITERS as i64)
+                .flat_map(|w| {
+                    let name = format!("ev-{w:02}");
+                    let at = |t: i64| nova_actions::timeutil::format_micros(base + t + w);
+                    [
+                        (name.clone(), at(1_000), Some(at(2_000))),
+                        (name, at(3_000), None),
+                    ]
+                })
+                .collect();
+            model.sort();
+            assert_eq!(seen, model, "server {s} action {k}");
             let updated = shown["instanceAction"]["updated_at"]
                 .as_str()
                 .unwrap()
                 .to_string();
             // Bumped by every write: to the time of whichever was applied last.
             let written: Vec<String> = (0..WRITERS as i64)
-                .flat_map(|w| [base + 1_000 + w, base + 2_000 + w])
+                .flat_map(|w| [base + 1_000 + w, base + 2_000 + w, base + 3_000 + w])
                 .map(nova_actions::timeutil::format_micros)
                 .collect();
             assert!(

@@ -1,8 +1,9 @@
-//! Model-based test of the store: random sequences of writes (and reopens of the same directory)
-//! are applied both to the sled [`Store`] and to a plain in-memory model of Nova's write
+//! Model-based test of the storage interface: random sequences of writes (and reopens of the
+//! same store) are applied both to a [`Store`] and to a plain in-memory model of Nova's write
 //! semantics (docs/spec/03-writes.md §2), and after every step the two must agree on the step's
 //! outcome, every server's record, every action list (newest first), every history (with
-//! events) and every request-id lookup.
+//! events) and every request-id lookup. It runs on the embedded store, and on PostgreSQL too
+//! when `NOVA_ACTIONS_TEST_POSTGRES_URL` names a role that may create databases.
 //!
 //! A failing case is shrunk and printed by proptest; its seed is kept in
 //! `proptest-regressions/store/model_test.txt` (left out of git) so that a rerun replays it.
@@ -13,11 +14,11 @@ use std::path::PathBuf;
 use proptest::prelude::*;
 use uuid::Uuid;
 
-use super::{
-    ActionFilter, ActionStart, EventFinish, EventStart, ServerFields, SledStore,
-    SledStore as Store, StoreError,
-};
+use crate::config::PostgresConfig;
 use crate::model::{Action, Event, Server, ServerHistory};
+use crate::store::{
+    ActionStart, After, EventFinish, EventStart, PageQuery, ServerFields, Store, StoreError,
+};
 use crate::timeutil::Micros;
 
 const SERVERS: u8 = 3;
@@ -573,25 +574,99 @@ fn start_of(op: &Op) -> ActionStart {
 
 // ----- the store side -----
 
+/// Where the subject's store lives, so that it can be reopened.
+enum Backing {
+    Sled(PathBuf),
+    /// A database of its own (its URL), and the server it was made on, to drop it there.
+    Postgres {
+        url: String,
+        admin: String,
+        name: String,
+    },
+}
+
 struct Subject {
     store: Option<Store>,
-    dir: PathBuf,
+    backing: Backing,
 }
 
 impl Drop for Subject {
     fn drop(&mut self) {
         self.store = None;
-        let _ = std::fs::remove_dir_all(&self.dir);
+        match &self.backing {
+            Backing::Sled(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Backing::Postgres { admin, name, .. } => {
+                let _ = admin_sql(admin, &format!("DROP DATABASE {name} WITH (FORCE)"));
+            }
+        }
     }
 }
 
+/// Runs one statement as the test's PostgreSQL role.
+fn admin_sql(url: &str, statement: &str) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| e.to_string())?;
+        let driver = tokio::spawn(connection);
+        let done = client
+            .batch_execute(statement)
+            .await
+            .map_err(|e| e.to_string());
+        drop(client);
+        let _ = driver.await;
+        done
+    })
+}
+
 impl Subject {
-    fn new() -> Subject {
+    fn sled() -> Subject {
         let dir = std::env::temp_dir().join(format!("nova-actions-model-{}", Uuid::new_v4()));
-        Subject {
-            store: Some(SledStore::open(&dir).unwrap()),
-            dir,
-        }
+        let mut subject = Subject {
+            store: None,
+            backing: Backing::Sled(dir),
+        };
+        subject.open().unwrap();
+        subject
+    }
+
+    fn postgres(admin: &str) -> Subject {
+        let name = format!("model_{}", Uuid::new_v4().simple());
+        admin_sql(admin, &format!("CREATE DATABASE {name}")).unwrap();
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        let mut subject = Subject {
+            store: None,
+            backing: Backing::Postgres {
+                url: format!("{base}/{name}"),
+                admin: admin.to_string(),
+                name,
+            },
+        };
+        subject.open().unwrap();
+        subject
+    }
+
+    fn open(&mut self) -> super::Result<()> {
+        self.store = None;
+        self.store = Some(match &self.backing {
+            Backing::Sled(dir) => Store::open(dir)?,
+            Backing::Postgres { url, .. } => {
+                let config = PostgresConfig {
+                    url: url.clone(),
+                    ..PostgresConfig::default()
+                };
+                let store = Store::Postgres(Box::new(crate::store::PgStore::connect(&config)?));
+                store.wait_until_ready(std::time::Duration::from_secs(10))?;
+                store
+            }
+        });
+        Ok(())
     }
 
     fn store(&self) -> &Store {
@@ -600,47 +675,52 @@ impl Subject {
 
     fn apply(&mut self, op: &Op) -> Outcome {
         let s = self.store();
-        let action = |r: super::Result<super::Written<super::ActionWithEvents>>| match r {
+        let action = |r: super::Result<super::Applied<super::ActionWithEvents>>| match r
+            .and_then(|applied| applied.wait(s))
+        {
             Ok(w) => Outcome::Action(Box::new(w.record), w.changed),
+            Err(e) => outcome_of_error(e),
+        };
+        let server = |r: super::Result<super::Applied<Server>>| match r
+            .and_then(|applied| applied.wait(s))
+        {
+            Ok(w) => Outcome::Server(w.record, w.changed),
             Err(e) => outcome_of_error(e),
         };
         match op {
             Op::Upsert {
-                server,
+                server: n,
                 project,
                 host,
                 created_at,
-            } => match s.upsert_server(
-                &server_id(*server),
+            } => server(s.apply_upsert_server(
+                &server_id(*n),
                 ServerFields {
                     project_id: format!("p{project}"),
                     user_id: None,
                     host: pick(*host),
                     created_at: *created_at,
                 },
-            ) {
-                Ok(w) => Outcome::Server(w.record, w.changed),
-                Err(e) => outcome_of_error(e),
-            },
-            Op::Delete { server, at } => match s.soft_delete_server(&server_id(*server), *at) {
-                Ok(w) => Outcome::Server(w.record, w.changed),
-                Err(e) => outcome_of_error(e),
-            },
+            )),
+            Op::Delete { server: n, at } => server(s.apply_soft_delete_server(&server_id(*n), *at)),
             Op::Purge { server } => match s.purge_server(&server_id(*server)) {
                 Ok(n) => Outcome::Purged(n),
                 Err(e) => outcome_of_error(e),
             },
             Op::StartAction { server, .. } => {
-                action(s.start_action(&server_id(*server), start_of(op)))
+                action(s.apply_start_action(&server_id(*server), start_of(op)))
             }
             Op::FinishAction {
                 server,
                 rid,
                 time,
                 time_given,
-            } => {
-                action(s.finish_action(&server_id(*server), REQUEST_IDS[*rid], *time, *time_given))
-            }
+            } => action(s.apply_finish_action(
+                &server_id(*server),
+                REQUEST_IDS[*rid],
+                *time,
+                *time_given,
+            )),
             Op::StartEvent {
                 server,
                 rid,
@@ -650,7 +730,7 @@ impl Subject {
                 time,
                 time_given,
                 fallback,
-            } => action(s.start_event(
+            } => action(s.apply_start_event(
                 &server_id(*server),
                 EventStart {
                     request_id: REQUEST_IDS[*rid].into(),
@@ -672,7 +752,7 @@ impl Subject {
                 time,
                 time_given,
                 fallback,
-            } => action(s.finish_event(
+            } => action(s.apply_finish_event(
                 &server_id(*server),
                 EventFinish {
                     request_id: REQUEST_IDS[*rid].into(),
@@ -692,16 +772,10 @@ impl Subject {
                     Err(e) => outcome_of_error(e),
                 }
             }
-            Op::Reopen => {
-                self.store = None;
-                match SledStore::open(&self.dir) {
-                    Ok(store) => {
-                        self.store = Some(store);
-                        Outcome::Reopened
-                    }
-                    Err(e) => Outcome::Other(e.to_string()),
-                }
-            }
+            Op::Reopen => match self.open() {
+                Ok(()) => Outcome::Reopened,
+                Err(e) => Outcome::Other(e.to_string()),
+            },
         }
     }
 }
@@ -738,34 +812,60 @@ fn model_view(m: &Model) -> View {
     view
 }
 
-/// Everything a reader can see, from the store.
+/// Everything a reader can see, from the store, through the storage interface.
 fn store_view(s: &Store) -> View {
     let mut view = View::default();
     for n in 0..SERVERS {
         let id = server_id(n);
         view.servers.push(s.server(&id).unwrap());
-        let listed: Vec<_> = s
-            .actions_newest_first(&id, &ActionFilter::default())
-            .unwrap()
-            .collect::<super::Result<_>>()
-            .unwrap();
-        view.newest_first
-            .push(listed.iter().map(|(_, a)| a.clone()).collect());
+        let mut listed = Vec::new();
+        let page = PageQuery {
+            after: After::Start,
+            since: None,
+            before: None,
+            limit: usize::MAX,
+        };
+        // A server that is not there reads as "not found", whatever its history.
+        match s.list_page(&id, &page, |a| listed.push(owned(a))) {
+            Ok(_) | Err(StoreError::ServerNotFound(_)) => {}
+            Err(e) => panic!("list of {id}: {e}"),
+        }
+        view.newest_first.push(listed);
+        let history = s.history(&id).unwrap();
         view.events_newest_first.push(
-            listed
+            history
                 .iter()
-                .map(|(k, _)| s.events_newest_first(k).unwrap())
+                .rev()
+                .map(|(_, events)| events.iter().rev().cloned().collect())
                 .collect(),
         );
-        view.history.push(s.history(&id).unwrap());
+        view.history.push(history);
         view.found.push(
             REQUEST_IDS
                 .iter()
-                .map(|rid| s.find_action(&id, rid).unwrap().map(|(_, a)| a))
+                .map(|rid| match s.show(&id, rid, false) {
+                    Ok(found) => found.map(|(a, _)| a),
+                    Err(StoreError::ServerNotFound(_)) => None,
+                    Err(e) => panic!("show {rid} of {id}: {e}"),
+                })
                 .collect(),
         );
     }
     view
+}
+
+fn owned(a: &crate::model::ActionView<'_>) -> Action {
+    Action {
+        request_id: a.request_id.to_string(),
+        action: a.action.to_string(),
+        user_id: a.user_id.map(str::to_string),
+        project_id: a.project_id.map(str::to_string),
+        start_time: a.start_time,
+        finish_time: a.finish_time,
+        updated_at: a.updated_at,
+        message: a.message.map(str::to_string),
+        created_at: a.created_at,
+    }
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -777,19 +877,44 @@ struct View {
     found: Vec<Vec<Option<Action>>>,
 }
 
+fn same_as_the_model(mut subject: Subject, ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut model = Model::default();
+    for (step, op) in ops.iter().enumerate() {
+        let expected = model.apply(op);
+        let got = subject.apply(op);
+        prop_assert_eq!(&got, &expected, "step {} ({:?}): outcome", step, op);
+        let (want, have) = (model_view(&model), store_view(subject.store()));
+        prop_assert_eq!(have, want, "step {} ({:?}): what readers see", step, op);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn the_store_behaves_like_the_model(ops in proptest::collection::vec(op(), 1..40)) {
-        let mut model = Model::default();
-        let mut subject = Subject::new();
-        for (step, op) in ops.iter().enumerate() {
-            let expected = model.apply(op);
-            let got = subject.apply(op);
-            prop_assert_eq!(&got, &expected, "step {} ({:?}): outcome", step, op);
-            let (want, have) = (model_view(&model), store_view(subject.store()));
-            prop_assert_eq!(have, want, "step {} ({:?}): what readers see", step, op);
-        }
+        same_as_the_model(Subject::sled(), &ops)?;
     }
+}
+
+/// The same cases on PostgreSQL; skipped (it says so) without one.
+#[test]
+fn the_postgres_store_behaves_like_the_model() {
+    let Ok(admin) = std::env::var("NOVA_ACTIONS_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "SKIPPED the_postgres_store_behaves_like_the_model: set NOVA_ACTIONS_TEST_POSTGRES_URL"
+        );
+        return;
+    };
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(32);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases));
+    runner
+        .run(&proptest::collection::vec(op(), 1..40), |ops| {
+            same_as_the_model(Subject::postgres(&admin), &ops)
+        })
+        .unwrap();
 }

@@ -144,14 +144,6 @@ impl SledStore {
         }
     }
 
-    /// An action's events, newest first.
-    #[cfg(test)]
-    pub(super) fn events_newest_first(&self, action: &ActionKey) -> Result<Vec<Event>> {
-        let mut events = self.events_of(action)?;
-        events.reverse();
-        Ok(events)
-    }
-
     /// The stored records a filter can match, newest first: the bounded range of the scan.
     pub(super) fn filtered_range(
         &self,

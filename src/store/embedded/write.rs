@@ -268,15 +268,6 @@ impl SledStore {
         }
     }
 
-    /// An action's events, oldest first.
-    #[cfg(test)]
-    pub(super) fn events_of(&self, key: &ActionKey) -> Result<Vec<Event>> {
-        match self.actions.get(key)? {
-            Some(bytes) => decode_events(split_action(&bytes)?.1),
-            None => Ok(Vec::new()),
-        }
-    }
-
     /// The action a write names: by request id or, with the fallback, the server's newest one.
     /// `true` when found by its request id.
     pub(super) fn action_key_for(
