@@ -21,6 +21,7 @@ for d in /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
 done
 if [ -z "$bindir" ] && [ "$cmd" = start ]; then
     echo "throwaway.sh: installing postgresql-15" >&2
+    apt-get update -qq >&2 || true
     DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql-15 >&2
     bindir=/usr/lib/postgresql/15/bin
 fi
