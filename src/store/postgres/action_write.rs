@@ -104,6 +104,7 @@ async fn rollback(client: &Client) {
 }
 
 /// What round two writes.
+#[derive(Clone, Copy)]
 enum Change<'a> {
     Insert(&'a Action),
     Update(Position, &'a Action, &'a [Event]),
@@ -140,43 +141,36 @@ async fn commit(
         commit.map_err(db_error)?,
     );
     let wider = widened(lags, lag);
-    let (written, widened_ok, committed) = match change {
-        Change::Insert(action) => {
-            let (action_column, events_column) = columns(action, &[]);
-            let rid = action.request_id.as_bytes();
-            let params: [&(dyn ToSql + Sync); 6] = [
-                server,
-                &action.start_time,
-                &rid,
-                &action.updated_at,
-                &action_column,
-                &events_column,
-            ];
-            tokio::join!(
-                biased;
-                client.execute(&write, &params),
-                maybe_widen(client, &widen, server, wider),
-                client.execute(&commit, &[]),
-            )
-        }
-        Change::Update((start_time, seq), action, events) => {
-            let (action_column, events_column) = columns(action, events);
-            let params: [&(dyn ToSql + Sync); 6] = [
-                server,
-                &start_time,
-                &seq,
-                &action.updated_at,
-                &action_column,
-                &events_column,
-            ];
-            tokio::join!(
-                biased;
-                client.execute(&write, &params),
-                maybe_widen(client, &widen, server, wider),
-                client.execute(&commit, &[]),
-            )
-        }
+    let (action, events) = match change {
+        Change::Insert(action) => (action, &[][..]),
+        Change::Update(_, action, events) => (action, events),
     };
+    let (action_column, events_column) = columns(action, events);
+    let rid = action.request_id.as_bytes();
+    let (start_time, seq) = match change {
+        Change::Insert(action) => (action.start_time, 0),
+        Change::Update(position, ..) => position,
+    };
+    // $3 names the row: a new action's request id (its seq comes from the sequence), or an
+    // existing action's seq.
+    let third: &(dyn ToSql + Sync) = match change {
+        Change::Insert(_) => &rid,
+        Change::Update(..) => &seq,
+    };
+    let params: [&(dyn ToSql + Sync); 6] = [
+        server,
+        &start_time,
+        third,
+        &action.updated_at,
+        &action_column,
+        &events_column,
+    ];
+    let (written, widened_ok, committed) = tokio::join!(
+        biased;
+        client.execute(&write, &params),
+        maybe_widen(client, &widen, server, wider),
+        client.execute(&commit, &[]),
+    );
     let outcome = written
         .map_err(db_error)
         .and(widened_ok)

@@ -167,20 +167,10 @@ async fn read_page(client: Object, server: &Uuid, query: &PageQuery<'_>) -> Resu
     let older_than: Option<Position> = match query.after {
         After::Start => None,
         After::Cursor(Cursor(key)) => Some(position_of(&key)?),
-        After::Marker(request_id) => {
-            let statement = client
-                .prepare_cached(NEWEST_BY_REQUEST)
-                .await
-                .map_err(db_error)?;
-            let row = client
-                .query_opt(&statement, &[server, &request_id.as_bytes()])
-                .await
-                .map_err(db_error)?;
-            match row {
-                Some(row) => Some((row.get(0), row.get(1))),
-                None => return Err(StoreError::MarkerNotFound),
-            }
-        }
+        After::Marker(request_id) => match newest_by_request(&client, server, request_id).await? {
+            Some(row) => Some((row.get(0), row.get(1))),
+            None => return Err(StoreError::MarkerNotFound),
+        },
     };
     let bounds = match (query.since, query.before) {
         (None, None) => None,
@@ -223,16 +213,24 @@ fn visit_rows(
     })
 }
 
-async fn read_action(client: Object, server: &Uuid, request_id: &str) -> Result<Option<Row>> {
+/// The newest action with this request id: `(start_time, seq, action, events)`.
+async fn newest_by_request(
+    client: &Object,
+    server: &Uuid,
+    request_id: &str,
+) -> Result<Option<Row>> {
     let statement = client
         .prepare_cached(NEWEST_BY_REQUEST)
         .await
         .map_err(db_error)?;
-    let row = client
+    client
         .query_opt(&statement, &[server, &request_id.as_bytes()])
         .await
-        .map_err(db_error)?;
-    match row {
+        .map_err(db_error)
+}
+
+async fn read_action(client: Object, server: &Uuid, request_id: &str) -> Result<Option<Row>> {
+    match newest_by_request(&client, server, request_id).await? {
         None => unless_purged(&client, server, None).await,
         found => Ok(found),
     }
