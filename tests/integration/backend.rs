@@ -34,12 +34,19 @@ pub fn postgres_for(test: &str) -> Option<String> {
     match std::env::var("NOVA_ACTIONS_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            eprintln!(
+            say(&format!(
                 "SKIPPED {test}: no PostgreSQL (set NOVA_ACTIONS_TEST_POSTGRES_URL, as .ci/run does)"
-            );
+            ));
             None
         }
     }
+}
+
+/// A line on the terminal even when the test passes: the harness captures `eprintln!` of
+/// passing tests, not writes to the stderr handle itself.
+pub fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Runs SQL on the server `url` names (as its user, in its database).
@@ -148,7 +155,9 @@ impl StoreArg for Command {
 /// Skips a test that is about the embedded store's files, with a message, on PostgreSQL.
 pub fn embedded_only(test: &str) -> bool {
     if postgres_url().is_some() {
-        eprintln!("SKIPPED {test}: it is about the embedded store's files");
+        say(&format!(
+            "SKIPPED {test}: it is about the embedded store's files"
+        ));
         return false;
     }
     true

@@ -404,10 +404,10 @@ impl PrivateServer {
             .output()
             .ok()?;
         if !out.status.success() {
-            eprintln!(
+            crate::backend::say(&format!(
                 "SKIPPED: cannot start a private PostgreSQL: {}",
                 String::from_utf8_lossy(&out.stderr)
-            );
+            ));
             return None;
         }
         Some(PrivateServer { port })
