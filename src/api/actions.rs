@@ -44,15 +44,22 @@ impl Request<'_> {
     /// Finds the server as Nova's `common.get_instance` would for this caller: another project's
     /// server is hidden from non-admins (404, not 403), deleted ones from versions before 2.21.
     async fn server(&self) -> Result<(Uuid, Server), Fault> {
-        let not_found = || Fault::InstanceNotFound(self.server.to_string());
-        let id = server_uuid(self.server).ok_or_else(not_found)?;
-        let server = self
-            .call
-            .state
-            .store
-            .fetch_server(&id)
-            .await?
-            .ok_or_else(not_found)?;
+        let id = self.server_id()?;
+        match self.call.state.store.fetch_server(&id).await? {
+            Some(server) if self.can_see(&server) => Ok((id, server)),
+            _ => Err(self.not_found()),
+        }
+    }
+
+    fn server_id(&self) -> Result<Uuid, Fault> {
+        server_uuid(self.server).ok_or_else(|| self.not_found())
+    }
+
+    fn not_found(&self) -> Fault {
+        Fault::InstanceNotFound(self.server.to_string())
+    }
+
+    fn can_see(&self, server: &Server) -> bool {
         // Nova filters by project only for "user contexts": not for admins, and not for tokens
         // without a project (system or unscoped), which then meet the policy instead (403).
         let visible = match self.caller.project() {
@@ -62,10 +69,7 @@ impl Request<'_> {
         };
         let deleted_hidden =
             server.deleted && (self.legacy || !self.version.at_least(version::DELETED_SERVERS));
-        if !visible || deleted_hidden {
-            return Err(not_found());
-        }
-        Ok((id, server))
+        visible && !deleted_hidden
     }
 
     fn authorize(&self, rule: &'static str, server: &Server) -> Result<(), Fault> {
@@ -84,43 +88,30 @@ impl Request<'_> {
 pub async fn list(r: &Request<'_>) -> Outcome {
     let pairs = r.query_pairs()?;
     let paged = !r.legacy && r.version.at_least(version::PAGING);
-    let query = if paged {
-        Some(
-            query::list(&pairs, r.version.at_least(version::CHANGES_BEFORE))
-                .map_err(bad_request)?,
-        )
-    } else {
-        None
-    };
-    let (id, server) = r.server().await?;
-    r.authorize(policy::LIST, &server)?;
-    let Some(query) = query else {
+    let Some(query) = paged
+        .then(|| query::list(&pairs, r.version.at_least(version::CHANGES_BEFORE)))
+        .transpose()
+        .map_err(bad_request)?
+    else {
+        let (id, server) = r.server().await?;
+        r.authorize(policy::LIST, &server)?;
         return list_all(r, &id).await;
     };
-    if let (Some(since), Some(before)) = (query.since, query.before) {
-        if since > before {
-            return Err(bad_request(
-                "The value of changes-since must be less than or equal to changes-before.",
+    // Checked now, answered only after the server's 404 or 403, as Nova orders them.
+    let limit = match page_limit(r, &query) {
+        Ok(limit) if limit > 0 => limit,
+        other => {
+            let (_, server) = r.server().await?;
+            r.authorize(policy::LIST, &server)?;
+            other?;
+            return Ok(Reply::json(
+                200,
+                r.content_type(),
+                br#"{"instanceActions": []}"#.to_vec(),
             ));
         }
-    }
-    let max_limit = r.call.state.config.api.max_limit;
-    let limit = match query.limit_value() {
-        Some(Err(())) => {
-            return Err(bad_request(
-                "Invalid input received: limit must be an integer",
-            ));
-        }
-        Some(Ok(n)) => n.min(max_limit),
-        None => max_limit,
     };
-    if limit == 0 {
-        return Ok(Reply::json(
-            200,
-            r.content_type(),
-            br#"{"instanceActions": []}"#.to_vec(),
-        ));
-    }
+    let id = r.server_id()?;
     let max = usize::try_from(limit).unwrap_or(usize::MAX);
     let page = PageQuery {
         after: query.marker.as_deref().map_or(After::Start, After::Marker),
@@ -135,7 +126,11 @@ pub async fn list(r: &Request<'_>) -> Outcome {
     items.push(b'[');
     let mut last = String::new();
     let store = &r.call.state.store;
-    let end = store.fetch_page(&id, &page, |a| {
+    let check = |server: Option<&Server>| match server {
+        Some(server) if r.can_see(server) => r.authorize(policy::LIST, server),
+        _ => Err(r.not_found()),
+    };
+    let end = store.fetch_checked_page(&id, &page, check, |a| {
         if !last.is_empty() {
             // A request id is never empty: there was an item before this one.
             items.extend_from_slice(b", ");
@@ -151,6 +146,25 @@ pub async fn list(r: &Request<'_>) -> Outcome {
     }
     outer.end();
     Ok(Reply::json(200, r.content_type(), body))
+}
+
+/// The page size a list asks for (0 for an empty answer), or the 400 its query deserves.
+fn page_limit(r: &Request<'_>, query: &query::ListQuery) -> Result<u64, Fault> {
+    if let (Some(since), Some(before)) = (query.since, query.before) {
+        if since > before {
+            return Err(bad_request(
+                "The value of changes-since must be less than or equal to changes-before.",
+            ));
+        }
+    }
+    let max_limit = r.call.state.config.api.max_limit;
+    match query.limit_value() {
+        Some(Err(())) => Err(bad_request(
+            "Invalid input received: limit must be an integer",
+        )),
+        Some(Ok(n)) => Ok(n.min(max_limit)),
+        None => Ok(max_limit),
+    }
 }
 
 /// Below 2.58 there is no paging: every action of the server, newest first, streamed when long.

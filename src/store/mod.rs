@@ -137,6 +137,25 @@ impl Store {
         }
     }
 
+    /// A list page for a caller that may see the server: `check` judges the server record (None
+    /// when there is none) before any of its history is read or handed to `visit`. On
+    /// PostgreSQL a plain page comes in the same round trip as the server.
+    pub async fn fetch_checked_page<E: From<StoreError>>(
+        self: &Arc<Self>,
+        server: &Uuid,
+        query: &PageQuery<'_>,
+        check: impl FnOnce(Option<&Server>) -> std::result::Result<(), E>,
+        visit: impl FnMut(&ActionView<'_>),
+    ) -> std::result::Result<PageEnd, E> {
+        match &**self {
+            Store::Embedded(s) => {
+                check(s.server(server)?.as_ref())?;
+                Ok(s.list_page(server, query, visit)?)
+            }
+            Store::Postgres(s) => s.fetch_checked_page(server, query, check, visit).await,
+        }
+    }
+
     pub async fn fetch_action(
         self: &Arc<Self>,
         server: &Uuid,

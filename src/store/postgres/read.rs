@@ -74,6 +74,37 @@ impl PgStore {
         visit_rows(server, &rows, visit)
     }
 
+    /// A list page that only a caller allowed to see the server may have: `check` is given the
+    /// server record (None when there is none) before anything of the history is handed out.
+    /// A plain page (no marker, no time filter: the common case) reads the server and the page
+    /// in one round trip.
+    pub async fn fetch_checked_page<E: From<StoreError>>(
+        &self,
+        server: &Uuid,
+        query: &PageQuery<'_>,
+        check: impl FnOnce(Option<&Server>) -> std::result::Result<(), E>,
+        visit: impl FnMut(&ActionView<'_>),
+    ) -> std::result::Result<PageEnd, E> {
+        let plain =
+            matches!(query.after, After::Start) && query.since.is_none() && query.before.is_none();
+        let (found, prefetched) = self
+            .call_async(|client| read_server_and_plain_page(client, server, query, plain))
+            .await?;
+        check(found.as_ref())?;
+        let rows = match prefetched {
+            Some(rows) if rows.is_empty() => {
+                self.call_async(|client| async move { unless_purged(&client, server, rows).await })
+                    .await?
+            }
+            Some(rows) => rows,
+            None => {
+                self.call_async(|client| read_page(client, server, query))
+                    .await?
+            }
+        };
+        Ok(visit_rows(server, &rows, visit)?)
+    }
+
     pub fn show(
         &self,
         server: &Uuid,
@@ -150,9 +181,48 @@ impl PgStore {
     }
 }
 
+const SERVER_BY_ID: &str = "SELECT record FROM servers WHERE instance_uuid = $1";
+
+/// The server, and for a plain page the page too, pipelined on one connection.
+async fn read_server_and_plain_page(
+    client: Object,
+    server: &Uuid,
+    query: &PageQuery<'_>,
+    plain: bool,
+) -> Result<(Option<Server>, Option<Vec<Row>>)> {
+    let by_id = client
+        .prepare_cached(SERVER_BY_ID)
+        .await
+        .map_err(db_error)?;
+    if !plain {
+        let found = client
+            .query_opt(&by_id, &[server])
+            .await
+            .map_err(db_error)?;
+        return Ok((found.map(|r| decode(r.get(0))).transpose()?, None));
+    }
+    let page = client
+        .prepare_cached(&page_sql(false, false))
+        .await
+        .map_err(db_error)?;
+    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+    let server_params: [&(dyn ToSql + Sync); 1] = [server];
+    let page_params: [&(dyn ToSql + Sync); 2] = [server, &limit];
+    let (found, rows) = tokio::join!(
+        biased;
+        client.query_opt(&by_id, &server_params),
+        client.query(&page, &page_params),
+    );
+    let found = found.map_err(db_error)?;
+    Ok((
+        found.map(|r| decode(r.get(0))).transpose()?,
+        Some(rows.map_err(db_error)?),
+    ))
+}
+
 async fn read_server(client: Object, id: &Uuid) -> Result<Option<Server>> {
     let statement = client
-        .prepare_cached("SELECT record FROM servers WHERE instance_uuid = $1")
+        .prepare_cached(SERVER_BY_ID)
         .await
         .map_err(db_error)?;
     let row = client
