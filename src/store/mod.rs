@@ -124,19 +124,6 @@ impl Store {
         }
     }
 
-    /// [`Store::list_page`] from an async worker; `visit` runs on the worker.
-    pub async fn fetch_page(
-        self: &Arc<Self>,
-        server: &Uuid,
-        query: &PageQuery<'_>,
-        visit: impl FnMut(&ActionView<'_>),
-    ) -> Result<PageEnd> {
-        match &**self {
-            Store::Embedded(s) => s.list_page(server, query, visit),
-            Store::Postgres(s) => s.fetch_page(server, query, visit).await,
-        }
-    }
-
     /// A list page for a caller that may see the server: `check` judges the server record (None
     /// when there is none) before any of its history is read or handed to `visit`. On
     /// PostgreSQL a plain page comes in the same round trip as the server.

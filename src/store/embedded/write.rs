@@ -206,50 +206,6 @@ impl SledStore {
         self.apply_upsert_server(id, fields)?.wait_on(self)
     }
 
-    #[cfg(test)]
-    pub fn soft_delete_server(&self, id: &Uuid, at: Micros) -> Result<Written<Server>> {
-        self.apply_soft_delete_server(id, at)?.wait_on(self)
-    }
-
-    #[cfg(test)]
-    pub fn start_action(
-        &self,
-        server: &Uuid,
-        start: ActionStart,
-    ) -> Result<Written<ActionWithEvents>> {
-        self.apply_start_action(server, start)?.wait_on(self)
-    }
-
-    #[cfg(test)]
-    pub fn finish_action(
-        &self,
-        server: &Uuid,
-        request_id: &str,
-        finish_time: Micros,
-        time_given: bool,
-    ) -> Result<Written<ActionWithEvents>> {
-        self.apply_finish_action(server, request_id, finish_time, time_given)?
-            .wait_on(self)
-    }
-
-    #[cfg(test)]
-    pub fn start_event(
-        &self,
-        server: &Uuid,
-        start: EventStart,
-    ) -> Result<Written<ActionWithEvents>> {
-        self.apply_start_event(server, start)?.wait_on(self)
-    }
-
-    #[cfg(test)]
-    pub fn finish_event(
-        &self,
-        server: &Uuid,
-        finish: EventFinish,
-    ) -> Result<Written<ActionWithEvents>> {
-        self.apply_finish_event(server, finish)?.wait_on(self)
-    }
-
     // ----- helpers -----
 
     /// A write that changed something gets a group-commit ticket of its own. One that changed

@@ -222,16 +222,19 @@ impl PgStore {
     }
 
     fn block_on_raw<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        self.runtime().block_on(self.within_limit(work))
+    }
+
+    /// `work`, cut off (as unavailable) once it has taken longer than one store call may.
+    async fn within_limit<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
         let limit = self.call_limit;
-        self.runtime().block_on(async {
-            match tokio::time::timeout(limit, work).await {
-                Ok(result) => result,
-                Err(_) => Err(StoreError::Unavailable(format!(
-                    "no answer within {}s",
-                    limit.as_secs()
-                ))),
-            }
-        })
+        match tokio::time::timeout(limit, work).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no answer within {}s",
+                limit.as_secs()
+            ))),
+        }
     }
 
     /// One store call, blocking: a pooled connection, `work` on it, within the call limit.
@@ -239,7 +242,6 @@ impl PgStore {
     where
         F: Future<Output = Result<T>>,
     {
-        self.ready()?;
         self.runtime().block_on(self.call_async(work))
     }
 
@@ -250,18 +252,11 @@ impl PgStore {
         F: Future<Output = Result<T>>,
     {
         self.ready()?;
-        let limit = self.call_limit;
-        let call = async {
+        self.within_limit(async {
             let client = self.pool.get().await.map_err(pool_error)?;
             work(client).await
-        };
-        match tokio::time::timeout(limit, call).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "no answer within {}s",
-                limit.as_secs()
-            ))),
-        }
+        })
+        .await
     }
 
     pub fn check(&self) -> Result<()> {

@@ -1,7 +1,7 @@
 //! The questions the API asks, each one index range scan (see `tests/integration/postgres.rs`
 //! for the plans).
 
-use deadpool_postgres::Object;
+use deadpool_postgres::{GenericClient, Object};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -59,18 +59,6 @@ impl PgStore {
         visit: impl FnMut(&ActionView<'_>),
     ) -> Result<PageEnd> {
         let rows = self.call(|client| read_page(client, server, query))?;
-        visit_rows(server, &rows, visit)
-    }
-
-    pub async fn fetch_page(
-        &self,
-        server: &Uuid,
-        query: &PageQuery<'_>,
-        visit: impl FnMut(&ActionView<'_>),
-    ) -> Result<PageEnd> {
-        let rows = self
-            .call_async(|client| read_page(client, server, query))
-            .await?;
         visit_rows(server, &rows, visit)
     }
 
@@ -190,17 +178,13 @@ async fn read_server_and_plain_page(
     query: &PageQuery<'_>,
     plain: bool,
 ) -> Result<(Option<Server>, Option<Vec<Row>>)> {
+    if !plain {
+        return Ok((server_record(&client, server).await?, None));
+    }
     let by_id = client
         .prepare_cached(SERVER_BY_ID)
         .await
         .map_err(db_error)?;
-    if !plain {
-        let found = client
-            .query_opt(&by_id, &[server])
-            .await
-            .map_err(db_error)?;
-        return Ok((found.map(|r| decode(r.get(0))).transpose()?, None));
-    }
     let page = client
         .prepare_cached(&page_sql(false, false))
         .await
@@ -221,6 +205,14 @@ async fn read_server_and_plain_page(
 }
 
 async fn read_server(client: Object, id: &Uuid) -> Result<Option<Server>> {
+    server_record(&client, id).await
+}
+
+/// A server's record, on a pooled connection or inside a write's transaction.
+pub(super) async fn server_record(
+    client: &impl GenericClient,
+    id: &Uuid,
+) -> Result<Option<Server>> {
     let statement = client
         .prepare_cached(SERVER_BY_ID)
         .await

@@ -17,12 +17,12 @@ use std::collections::{HashMap, HashSet};
 use deadpool_postgres::Transaction;
 use uuid::Uuid;
 
-use super::read::{Position, columns, whole};
+use super::read::{Position, columns, server_record, whole};
 use super::{PgStore, db_error, lock_key};
 use crate::model::{Action, Event, Server, ServerHistory};
 use crate::store::{
     ActionWithEvents, Applied, EventFinish, EventStart, ImportCounts, Result, ServerFields,
-    StoreError, Written, decode, encode, semantics,
+    StoreError, Written, encode, semantics,
 };
 use crate::timeutil::Micros;
 
@@ -60,7 +60,7 @@ macro_rules! in_transaction {
 impl PgStore {
     pub fn apply_upsert_server(&self, id: &Uuid, fields: ServerFields) -> Result<Applied<Server>> {
         in_transaction!(self, id, exclusive, |tx| {
-            let old = stored_server(tx, id).await?;
+            let old = server_record(tx, id).await?;
             let server = semantics::upserted_server(old.as_ref(), &fields);
             let changed = old.as_ref() != Some(&server);
             if changed {
@@ -75,7 +75,7 @@ impl PgStore {
 
     pub fn apply_soft_delete_server(&self, id: &Uuid, at: Micros) -> Result<Applied<Server>> {
         in_transaction!(self, id, exclusive, |tx| {
-            let mut server = stored_server(tx, id)
+            let mut server = server_record(tx, id)
                 .await?
                 .ok_or(StoreError::ServerNotFound(*id))?;
             let changed = semantics::soft_delete(&mut server, at);
@@ -124,7 +124,7 @@ impl PgStore {
     pub fn import_server(&self, history: &ServerHistory) -> Result<ImportCounts> {
         let id = &history.uuid;
         in_transaction!(self, id, exclusive, |tx| {
-            let known = stored_server(tx, id).await?.is_some();
+            let known = server_record(tx, id).await?.is_some();
             put_server(tx, id, &history.server).await?;
             let fresh = !known && !has_actions(tx, id).await?;
             let mut counts = ImportCounts {
@@ -223,15 +223,6 @@ pub(super) fn lag_of(action: &Action) -> i64 {
     action
         .updated_at
         .map_or(0, |u| u.saturating_sub(action.start_time))
-}
-
-async fn stored_server(tx: &Transaction<'_>, id: &Uuid) -> Result<Option<Server>> {
-    let statement = tx
-        .prepare_cached("SELECT record FROM servers WHERE instance_uuid = $1")
-        .await
-        .map_err(db_error)?;
-    let row = tx.query_opt(&statement, &[id]).await.map_err(db_error)?;
-    row.map(|r| decode(r.get(0))).transpose()
 }
 
 async fn put_server(tx: &Transaction<'_>, id: &Uuid, server: &Server) -> Result<()> {
@@ -417,17 +408,20 @@ pub(super) type Lags = (i64, i64);
 /// powers of two: looser bounds cost a little more scanning, but the server row is then
 /// written (and locked) a few dozen times in its life, not by every other write.
 pub(super) fn widened((lo, hi): Lags, lag: i64) -> Option<Lags> {
-    let wider = (
-        lo.min(-round_up(lag.saturating_neg())),
-        hi.max(round_up(lag)),
-    );
+    let (low, high) = rounded(lag, lag);
+    let wider = (lo.min(low), hi.max(high));
     (wider != (lo, hi)).then_some(wider)
+}
+
+/// Lags from `lo` to `hi`, widened outwards to powers of two.
+fn rounded(lo: i64, hi: i64) -> Lags {
+    (-round_up(lo.saturating_neg()), round_up(hi))
 }
 
 /// Stretches the server's lag bounds to cover lags from `lo` to `hi` (before any action they
 /// must cover is visible: in the same transaction).
 async fn widen_lag(tx: &Transaction<'_>, server: &Uuid, lo: i64, hi: i64) -> Result<()> {
-    let (lo, hi) = (-round_up(lo.saturating_neg()), round_up(hi));
+    let (lo, hi) = rounded(lo, hi);
     let statement = tx
         .prepare_cached(
             "UPDATE servers SET lag_min = LEAST(lag_min, $2), lag_max = GREATEST(lag_max, $3)
