@@ -438,7 +438,9 @@ fn a_database_that_goes_away_gets_503s_and_the_nodes_recover_on_their_own() {
     if postgres_for("a_database_that_goes_away").is_none() {
         return;
     }
-    let port = 55_500 + (std::process::id() % 400) as u16;
+    // Below Linux's ephemeral range (32768-60999): while this server is paused, the sockets
+    // other tests open on port 0 must not be able to take its port.
+    let port = 30_000 + (std::process::id() % 2_000) as u16;
     let Some(pg) = PrivateServer::start(port) else {
         return;
     };
