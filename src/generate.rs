@@ -83,6 +83,10 @@ fn server(n: u64, rng: &mut Rng, start: Micros) -> Server {
         created_at: Some(start),
         deleted,
         deleted_at: deleted.then_some(start + 86_400_000_000),
+        name: Some(format!("server-{n}")),
+        status: Some(if n % 10 == 3 { "SHUTOFF" } else { "ACTIVE" }.into()),
+        updated_at: Some(start + if deleted { 86_400_000_000 } else { 60_000_000 }),
+        seq: 0,
     }
 }
 

@@ -188,6 +188,40 @@ impl<'a> Fields<'a> {
         })
     }
 
+    /// An optional server name, checked as Nova's `parameter_types.name` checks one.
+    pub fn opt_server_name(&self, key: &str) -> Result<Option<String>> {
+        self.opt(key, |v| {
+            let name = self.text(key, v, (MAX_NAME, Length::Chars), true)?;
+            match is_valid_server_name(name) {
+                true => Ok(name.to_string()),
+                false => Err(InputError(INVALID_NAME.into())),
+            }
+        })
+    }
+
+    /// An optional server status: one of Nova's.
+    pub fn opt_server_status(&self, key: &str) -> Result<Option<String>> {
+        self.opt(key, |v| {
+            let status = self.text(key, v, (MAX_NAME, Length::Chars), true)?;
+            match SERVER_STATUSES.contains(&status) {
+                true => Ok(status.to_string()),
+                false => {
+                    let known: Vec<String> =
+                        SERVER_STATUSES.iter().map(|s| py_repr_str(s)).collect();
+                    Err(self.invalid(
+                        key,
+                        v,
+                        format!(
+                            "{} is not one of [{}]",
+                            py_repr_str(&excerpt(status)),
+                            known.join(", ")
+                        ),
+                    ))
+                }
+            }
+        })
+    }
+
     /// Optional free text (traceback, details) up to the configured size.
     pub fn opt_text(&self, key: &str) -> Result<Option<String>> {
         self.opt(key, |v| {
@@ -261,6 +295,53 @@ impl<'a> Fields<'a> {
             Some(v) => read(v).map(Some),
         }
     }
+}
+
+/// The statuses Nova's API shows for a server (`nova.api.openstack.common`'s state map).
+pub const SERVER_STATUSES: &[&str] = &[
+    "ACTIVE",
+    "BUILD",
+    "DELETED",
+    "ERROR",
+    "HARD_REBOOT",
+    "MIGRATING",
+    "PASSWORD",
+    "PAUSED",
+    "REBOOT",
+    "REBUILD",
+    "RESCUE",
+    "RESIZE",
+    "REVERT_RESIZE",
+    "SHELVED",
+    "SHELVED_OFFLOADED",
+    "SHUTOFF",
+    "SOFT_DELETED",
+    "SUSPENDED",
+    "UNKNOWN",
+    "VERIFY_RESIZE",
+];
+
+/// Nova's `InvalidName` message for its `valid_name_regex`.
+const INVALID_NAME: &str = "An invalid 'name' value was provided. The name must be: printable \
+                            characters. Can not start or end with whitespace.";
+
+/// Nova's `valid_name_regex`: printable characters of the Basic Multilingual Plane (Nova builds
+/// its character class from code points below U+FFFF only), not starting or ending with
+/// whitespace. "Printable" is Unicode's: no control, format, private-use or line/paragraph
+/// separator characters; the few format characters are listed by hand, as std has no
+/// category tables.
+pub fn is_valid_server_name(name: &str) -> bool {
+    let printable = |c: char| {
+        let cp = c as u32;
+        cp < 0xFFFF
+            && !c.is_control()
+            && !matches!(cp,
+                0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x180E
+                | 0x200B..=0x200F | 0x2028..=0x202E | 0x2060..=0x206F
+                | 0xD800..=0xF8FF | 0xFEFF | 0xFFF9..=0xFFFB)
+    };
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| !c.is_whitespace());
+    name.chars().all(printable) && edge_ok(name.chars().next()) && edge_ok(name.chars().last())
 }
 
 /// How a length limit counts: names as Nova's columns do (characters), free text as the

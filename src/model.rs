@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::timeutil::Micros;
 
-/// A server (Nova's instance) as far as its action history needs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A server (Nova's instance) as far as its action history and the server lookup endpoints
+/// need it. New fields go at the end: the stored encoding is this order (see `store::codec`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Server {
     pub project_id: String,
     pub user_id: Option<String>,
@@ -13,6 +14,56 @@ pub struct Server {
     pub created_at: Option<Micros>,
     pub deleted: bool,
     pub deleted_at: Option<Micros>,
+    /// Nova's `display_name`.
+    pub name: Option<String>,
+    /// Nova's server status (`ACTIVE` when not given); `DELETED` is shown once soft-deleted.
+    pub status: Option<String>,
+    pub updated_at: Option<Micros>,
+    /// Registration order in this store, Nova's `instances.id`: breaks ties in `created_at`
+    /// when servers are listed. 0 for a server registered before names existed.
+    pub seq: u64,
+}
+
+impl Server {
+    /// Where the server sorts in a listing: Nova's `created_at desc, id desc`, with a server
+    /// that has no creation time last.
+    pub fn list_position(&self) -> (Micros, u64) {
+        (self.created_at.unwrap_or(Micros::MIN), self.seq)
+    }
+
+    /// The status Nova shows for it.
+    pub fn shown_status(&self) -> &str {
+        match (self.deleted, self.status.as_deref()) {
+            (true, _) => "DELETED",
+            (false, Some(status)) => status,
+            (false, None) => "ACTIVE",
+        }
+    }
+}
+
+/// The server record before names: what stores written by earlier versions hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerV1 {
+    pub project_id: String,
+    pub user_id: Option<String>,
+    pub host: Option<String>,
+    pub created_at: Option<Micros>,
+    pub deleted: bool,
+    pub deleted_at: Option<Micros>,
+}
+
+impl From<ServerV1> for Server {
+    fn from(v1: ServerV1) -> Server {
+        Server {
+            project_id: v1.project_id,
+            user_id: v1.user_id,
+            host: v1.host,
+            created_at: v1.created_at,
+            deleted: v1.deleted,
+            deleted_at: v1.deleted_at,
+            ..Server::default()
+        }
+    }
 }
 
 /// One request made against a server (Nova's `instance_actions` row).

@@ -13,9 +13,12 @@ const SERVER_FIELDS: &[&str] = &[
     "uuid",
     "project_id",
     "user_id",
+    "name",
+    "status",
     "host",
     "deleted",
     "created_at",
+    "updated_at",
     "deleted_at",
     "actions",
 ];
@@ -65,6 +68,10 @@ fn careful_parse_line(line: &[u8], limits: Limits) -> Result<ServerHistory, Inpu
         created_at: f.opt_time("created_at")?,
         deleted: f.bool_or("deleted", false)?,
         deleted_at: f.opt_time("deleted_at")?,
+        name: f.opt_server_name("name")?,
+        status: f.opt_server_status("status")?,
+        updated_at: f.opt_time("updated_at")?,
+        seq: 0,
     };
     let actions = f
         .objects("actions")?
@@ -130,6 +137,13 @@ pub fn write_server_head(out: &mut Vec<u8>, uuid: &uuid::Uuid, server: &Server) 
     put_str(out, &uuid.hyphenated().to_string());
     field_str(out, "project_id", Some(&server.project_id));
     field_str(out, "user_id", server.user_id.as_deref());
+    // Written only when set, so that lines from before names round-trip unchanged.
+    if let Some(name) = &server.name {
+        field_str(out, "name", Some(name));
+    }
+    if let Some(status) = &server.status {
+        field_str(out, "status", Some(status));
+    }
     field_str(out, "host", server.host.as_deref());
     out.extend_from_slice(if server.deleted {
         b",\"deleted\":true"
@@ -137,6 +151,7 @@ pub fn write_server_head(out: &mut Vec<u8>, uuid: &uuid::Uuid, server: &Server) 
         b",\"deleted\":false"
     });
     optional_time(out, "created_at", server.created_at);
+    optional_time(out, "updated_at", server.updated_at);
     optional_time(out, "deleted_at", server.deleted_at);
     out.extend_from_slice(b",\"actions\":[");
 }
@@ -492,7 +507,7 @@ mod fast {
     use serde::{Deserialize, Deserializer};
 
     use super::*;
-    use crate::input::MAX_NAME;
+    use crate::input::{MAX_NAME, SERVER_STATUSES, is_valid_server_name};
     use crate::timeutil::parse_iso8601;
 
     #[derive(Deserialize)]
@@ -501,9 +516,12 @@ mod fast {
         uuid: String,
         project_id: String,
         user_id: Option<String>,
+        name: Option<String>,
+        status: Option<String>,
         host: Option<String>,
         deleted: Option<bool>,
         created_at: Option<String>,
+        updated_at: Option<String>,
         deleted_at: Option<String>,
         actions: Option<Vec<RawAction>>,
     }
@@ -588,6 +606,16 @@ mod fast {
             created_at: opt_time(raw.created_at)?,
             deleted: raw.deleted.unwrap_or(false),
             deleted_at: opt_time(raw.deleted_at)?,
+            name: match raw.name {
+                Some(n) if !fits(&n, MAX_NAME) || !is_valid_server_name(&n) => return None,
+                other => other,
+            },
+            status: match raw.status {
+                Some(s) if !SERVER_STATUSES.contains(&s.as_str()) => return None,
+                other => other,
+            },
+            updated_at: opt_time(raw.updated_at)?,
+            seq: 0,
         };
         let actions = raw
             .actions

@@ -138,6 +138,12 @@ pub fn format_micros(t: Micros) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// Nova's `utils.isotime`: whole seconds and `Z` (`2018-04-25T01:26:29Z`).
+pub fn isotime(t: Micros) -> String {
+    let full = format_micros(t);
+    format!("{}Z", &full[..full.len().min(19)])
+}
+
 /// Same text appended to `out` without allocating.
 ///
 /// Clamps out-of-range values like [`format_micros`].

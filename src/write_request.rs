@@ -52,12 +52,24 @@ pub fn parse_write(op: WriteOp, body: &[u8], limits: Limits, now: Micros) -> Res
     };
     Ok(match op {
         WriteOp::Upsert => {
-            f.only(&["project_id", "user_id", "host", "created_at"])?;
+            f.only(&[
+                "project_id",
+                "user_id",
+                "name",
+                "status",
+                "host",
+                "created_at",
+                "updated_at",
+            ])?;
             WriteRequest::Upsert(ServerFields {
                 project_id: f.name("project_id")?,
                 user_id: f.opt_name("user_id")?,
                 host: f.opt_name("host")?,
-                created_at: Some(time("created_at")?.0),
+                created_at: f.opt_time("created_at")?,
+                name: f.opt_server_name("name")?,
+                status: f.opt_server_status("status")?,
+                updated_at: f.opt_time("updated_at")?,
+                written_at: now,
             })
         }
         WriteOp::Delete => {
@@ -173,7 +185,8 @@ mod tests {
         let Ok(WriteRequest::Upsert(s)) = parse(WriteOp::Upsert, r#"{"project_id": "p"}"#) else {
             panic!("an upsert with a project is valid");
         };
-        assert_eq!(s.created_at, Some(NOW));
+        // A server's creation time is kept on later writes: only a new one is created now.
+        assert_eq!((s.created_at, s.written_at), (None, NOW));
     }
 
     #[test]

@@ -11,12 +11,12 @@ use super::query;
 use super::reply::Reply;
 use super::stream::{ActionChunks, Chunks, StoreStream};
 use super::version::{self, Version};
-use super::view::{self, EventShape, update_link_prefix, url_join};
+use super::view::{self, EventShape};
 use crate::input::server_uuid;
 use crate::json::Obj;
 use crate::model::Server;
 use crate::policy;
-use crate::pytext::{parse_query, urlencode};
+use crate::pytext::parse_query;
 use crate::store::{After, PageQuery};
 
 pub struct Request<'a> {
@@ -142,7 +142,7 @@ pub async fn list(r: &Request<'_>) -> Outcome {
     let end = end.await?;
     items.push(b']');
     if end.count as u64 == limit {
-        view::write_next_link(outer.key("links"), &next_link(r, &pairs, &last));
+        view::write_next_link(outer.key("links"), &next_link_for(r, &pairs, &last));
     }
     outer.end();
     Ok(Reply::json(200, r.content_type(), body))
@@ -220,36 +220,8 @@ fn event_shape_for(r: &Request<'_>, server: &Server) -> Option<EventShape> {
     EventShape::new(r.version, events, details)
 }
 
-/// Nova's `_get_next_link`: the caller's project goes into the path only if that string occurs
-/// anywhere in the request URL; parameters sorted by name with `marker` set to the last item.
-fn next_link(r: &Request<'_>, pairs: &[(String, String)], last: &str) -> String {
-    let call = r.call;
-    let host_url = call.host_url();
-    let application_url = format!("{host_url}/v2.1");
-    let base = match &call.state.config.api.compute_link_prefix {
-        Some(prefix) => update_link_prefix(&application_url, prefix),
-        None => application_url,
-    };
-    let raw_query = call.req.query_string();
-    let full_url = format!(
-        "{host_url}{}{}{raw_query}",
-        call.req.uri().path(),
-        if raw_query.is_empty() { "" } else { "?" }
-    );
-    // Nova's `project_id in request.url` (an empty or missing project never goes in).
-    let project = match r.caller.project() {
-        Some(p) if !p.is_empty() && full_url.contains(p) => p,
-        _ => "",
-    };
+/// The next page of this server's actions.
+fn next_link_for(r: &Request<'_>, pairs: &[(String, String)], last: &str) -> String {
     let collection = format!("servers/{}/os-instance-actions", r.server);
-    let url = url_join(&[&base, project, &collection]);
-    let mut params: Vec<(&str, &str)> = pairs
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    params.sort_by(|a, b| a.0.cmp(b.0));
-    params.dedup_by(|a, b| a.0 == b.0);
-    params.retain(|(k, _)| *k != "marker");
-    params.push(("marker", last));
-    format!("{url}?{}", urlencode(&params))
+    view::next_link(r.call, r.caller, pairs, &collection, last)
 }

@@ -39,6 +39,10 @@ impl Caller {
         self.identity.project_id.as_deref()
     }
 
+    pub fn user_id(&self) -> Option<&str> {
+        Some(self.identity.user_id.as_str())
+    }
+
     /// Evaluates `rule` against the target `{"project_id": <project>}` (Nova's target for every
     /// instance-actions check is the server's project).
     pub fn allows(&self, rule: &str, project: &str) -> bool {

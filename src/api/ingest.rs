@@ -271,8 +271,11 @@ fn server_reply(id: &Uuid, written: Written<Server>) -> Reply {
     o.str("id", &id.hyphenated().to_string())
         .str("project_id", &s.project_id)
         .opt_str("user_id", s.user_id.as_deref())
+        .opt_str("name", s.name.as_deref())
+        .str("status", s.shown_status())
         .opt_str("host", s.host.as_deref())
         .time("created_at", s.created_at)
+        .time("updated_at", s.updated_at)
         .bool("deleted", s.deleted)
         .time("deleted_at", s.deleted_at);
     o.end();

@@ -13,6 +13,7 @@ mod ingest;
 mod ops;
 mod query;
 mod reply;
+mod servers;
 mod stream;
 pub mod version;
 pub mod view;
@@ -160,11 +161,20 @@ fn observe(call: &Call<'_>, response: &HttpResponse, started: Instant) {
     });
 }
 
-/// A request for the instance-actions API, under `/v2.1/` or (legacy) `/v2/`.
+/// A request for the compute API, under `/v2.1/` or (legacy) `/v2/`.
 struct ApiRoute<'p> {
     project: Option<&'p str>,
-    server: &'p str,
-    request_id: Option<&'p str>,
+    target: Target<'p>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Target<'p> {
+    Actions {
+        server: &'p str,
+        request_id: Option<&'p str>,
+    },
+    Servers(servers::Listing),
+    Server(&'p str),
 }
 
 fn route(rest: &str) -> Option<ApiRoute<'_>> {
@@ -174,21 +184,23 @@ fn route(rest: &str) -> Option<ApiRoute<'_>> {
         ["servers", tail @ ..] => (None, tail),
         _ => return None,
     };
-    match tail {
-        [server, "os-instance-actions"] if !server.is_empty() => Some(ApiRoute {
-            project,
+    let target = match tail {
+        [] => Target::Servers(servers::Listing::Index),
+        ["detail"] => Target::Servers(servers::Listing::Detail),
+        [server] if !server.is_empty() => Target::Server(server),
+        [server, "os-instance-actions"] if !server.is_empty() => Target::Actions {
             server,
             request_id: None,
-        }),
+        },
         [server, "os-instance-actions", rid] if !server.is_empty() && !rid.is_empty() => {
-            Some(ApiRoute {
-                project,
+            Target::Actions {
                 server,
                 request_id: Some(rid),
-            })
+            }
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    Some(ApiRoute { project, target })
 }
 
 fn is_project_id(segment: &str) -> bool {
@@ -207,10 +219,14 @@ async fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
         call.route.set("route_miss");
         return call.route_miss();
     };
-    call.route.set(if route.request_id.is_some() {
-        "show"
-    } else {
-        "list"
+    call.route.set(match route.target {
+        Target::Actions {
+            request_id: Some(_),
+            ..
+        } => "show",
+        Target::Actions { .. } => "list",
+        Target::Servers(_) => "servers",
+        Target::Server(_) => "server",
     });
     let version = if legacy {
         None
@@ -241,16 +257,37 @@ async fn nova_api(call: &Call<'_>, rest: &str, legacy: bool) -> HttpResponse {
             }));
         }
     }
-    let request = actions::Request {
-        call,
-        caller: &caller,
-        version: version.unwrap_or(Version::DEFAULT),
-        legacy,
-        server: route.server,
-    };
-    let result = match route.request_id {
-        None => actions::list(&request).await,
-        Some(rid) => actions::show(&request, rid).await,
+    let version_or_default = version.unwrap_or(Version::DEFAULT);
+    let result = match route.target {
+        Target::Actions { server, request_id } => {
+            let request = actions::Request {
+                call,
+                caller: &caller,
+                version: version_or_default,
+                legacy,
+                server,
+            };
+            match request_id {
+                None => actions::list(&request).await,
+                Some(rid) => actions::show(&request, rid).await,
+            }
+        }
+        Target::Servers(listing) => {
+            let request = servers::Request {
+                call,
+                caller: &caller,
+                version: version_or_default,
+            };
+            servers::list(&request, listing).await
+        }
+        Target::Server(id) => {
+            let request = servers::Request {
+                call,
+                caller: &caller,
+                version: version_or_default,
+            };
+            servers::show(&request, id).await
+        }
     };
     match result {
         Ok(reply) => answer(reply),
@@ -288,15 +325,40 @@ mod tests {
     #[test]
     fn routes() {
         let r = route("servers/abc/os-instance-actions").unwrap();
-        assert_eq!((r.project, r.server, r.request_id), (None, "abc", None));
+        assert_eq!(
+            (r.project, r.target),
+            (
+                None,
+                Target::Actions {
+                    server: "abc",
+                    request_id: None
+                }
+            )
+        );
         let r = route("0123abcd/servers/abc/os-instance-actions/req-1.json").unwrap();
         assert_eq!(
-            (r.project, r.server, r.request_id),
-            (Some("0123abcd"), "abc", Some("req-1.json"))
+            (r.project, r.target),
+            (
+                Some("0123abcd"),
+                Target::Actions {
+                    server: "abc",
+                    request_id: Some("req-1.json")
+                }
+            )
         );
         assert!(route("proj-a/servers/abc/os-instance-actions").is_none());
         assert!(route("servers/abc/os-instance-actions/").is_none());
         assert!(route("servers/abc/os-instance-actions.json").is_none());
-        assert!(route("servers/abc").is_none());
+        assert_eq!(route("servers/abc").unwrap().target, Target::Server("abc"));
+        let listing = |p| route(p).map(|r| r.target);
+        assert_eq!(
+            listing("servers"),
+            Some(Target::Servers(servers::Listing::Index))
+        );
+        assert_eq!(
+            listing("servers/detail"),
+            Some(Target::Servers(servers::Listing::Detail))
+        );
+        assert!(route("servers/").is_none());
     }
 }

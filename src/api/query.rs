@@ -132,6 +132,183 @@ pub fn list(pairs: &[(String, String)], with_changes_before: bool) -> Result<Lis
     })
 }
 
+/// The server listing's query (`GET /servers[/detail]`), validated as Nova's schema does.
+#[derive(Debug, Clone, Default)]
+pub struct ServersQuery {
+    pub limit: Option<u64>,
+    pub marker: Option<String>,
+    pub since: Option<Micros>,
+    pub before: Option<Micros>,
+    /// Every `name` given: Nova ANDs repeated regex filters... it keeps the last; see `last`.
+    pub names: Vec<regex::Regex>,
+    pub deleted: Option<String>,
+    pub all_tenants: Option<String>,
+    /// `project_id` or its alias `tenant_id`, whichever came last.
+    pub project: Option<String>,
+    pub user_id: Option<String>,
+    pub host: Option<String>,
+}
+
+/// The query parameters Nova's server listing schema names (`query_params_v275`): from 2.75
+/// any other is a 400.
+const SERVER_LIST_PARAMS: &[&str] = &[
+    "user_id", "project_id", "tenant_id", "launch_index", "image_ref", "image", "kernel_id",
+    "ramdisk_id", "hostname", "key_name", "power_state", "vm_state", "task_state", "host",
+    "node", "flavor", "reservation_id", "launched_at", "terminated_at", "availability_zone",
+    "name", "display_name", "description", "display_description", "locked_by", "uuid",
+    "root_device_name", "config_drive", "access_ip_v4", "access_ip_v6", "auto_disk_config",
+    "progress", "sort_key", "sort_dir", "all_tenants", "soft_deleted", "deleted", "status",
+    "changes-since", "ip", "ip6", "created_at", "tags", "tags-any", "not-tags",
+    "not-tags-any", "changes-before", "locked", "limit", "marker",
+];
+
+/// What a non-admin may filter by, and from which version (Nova's `_get_server_search_options`).
+pub const NON_ADMIN_FILTERS: &[(&str, crate::api::version::Version)] = {
+    use crate::api::version::Version as V;
+    &[
+        ("reservation_id", V(1)),
+        ("name", V(1)),
+        ("status", V(1)),
+        ("image", V(1)),
+        ("flavor", V(1)),
+        ("ip", V(1)),
+        ("changes-since", V(1)),
+        ("all_tenants", V(1)),
+        ("ip6", V(5)),
+        ("tags", V(26)),
+        ("tags-any", V(26)),
+        ("not-tags", V(26)),
+        ("not-tags-any", V(26)),
+        ("changes-before", V(66)),
+        ("locked", V(73)),
+        ("availability_zone", V(83)),
+        ("config_drive", V(83)),
+        ("key_name", V(83)),
+        ("created_at", V(83)),
+        ("launched_at", V(83)),
+        ("terminated_at", V(83)),
+        ("power_state", V(83)),
+        ("task_state", V(83)),
+        ("vm_state", V(83)),
+        ("progress", V(83)),
+        ("user_id", V(83)),
+    ]
+};
+
+fn values<'a>(pairs: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// webob's `MultiDict` read into a dict: the last value of a repeated parameter.
+fn last(pairs: &[(String, String)], name: &str) -> Option<String> {
+    values(pairs, name).last().map(|v| v.to_string())
+}
+
+/// Python's `re.compile` as Nova's `regex` format checker uses it; an empty pattern fails too.
+fn regex_param(pairs: &[(String, String)], name: &str) -> Result<Vec<regex::Regex>, String> {
+    values(pairs, name)
+        .into_iter()
+        .map(|v| {
+            let compiled = (!v.is_empty()).then(|| regex::Regex::new(v).ok()).flatten();
+            compiled.ok_or_else(|| {
+                invalid(name, v, &format!("{} is not a 'regex'", py_repr_str(v)))
+            })
+        })
+        .collect()
+}
+
+fn multi_time(pairs: &[(String, String)], name: &str) -> Result<Option<Micros>, String> {
+    let mut parsed = None;
+    for v in values(pairs, name) {
+        match parse_iso8601(v) {
+            Some(t) => parsed = Some(t),
+            None => {
+                return Err(invalid(
+                    name,
+                    v,
+                    &format!("{} is not a 'date-time'", py_repr_str(v)),
+                ));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// Validates a server listing query at `version`.
+pub fn servers_list(
+    pairs: &[(String, String)],
+    version: crate::api::version::Version,
+) -> Result<ServersQuery, String> {
+    let mut limit = None;
+    for v in values(pairs, "limit") {
+        check_limit(v)?;
+        limit = Some(v.strip_suffix('\n').unwrap_or(v).bytes().fold(0u64, |n, d| {
+            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+        }));
+    }
+    let names = regex_param(pairs, "name")?;
+    let since = multi_time(pairs, "changes-since")?;
+    let before = if version.at_least(crate::api::version::CHANGES_BEFORE) {
+        multi_time(pairs, "changes-before")?
+    } else {
+        None
+    };
+    if version.at_least(crate::api::version::STRICT_SERVER_QUERY) {
+        reject_unknown(pairs, SERVER_LIST_PARAMS)?;
+    }
+    let project = pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "project_id" || k == "tenant_id")
+        .map(|(_, v)| v.clone());
+    Ok(ServersQuery {
+        limit,
+        marker: last(pairs, "marker"),
+        since,
+        before,
+        names,
+        deleted: last(pairs, "deleted"),
+        all_tenants: last(pairs, "all_tenants"),
+        project,
+        user_id: last(pairs, "user_id"),
+        host: last(pairs, "host"),
+    })
+}
+
+/// `GET /servers/{id}` takes no query parameters; Nova ignores them.
+pub fn servers_show(
+    _pairs: &[(String, String)],
+    _version: crate::api::version::Version,
+) -> Result<(), String> {
+    Ok(())
+}
+
+/// oslo's `strutils.bool_from_string(value, default=False)`.
+pub fn bool_from_string(value: &str) -> bool {
+    matches!(
+        value.trim().to_lowercase().as_str(),
+        "1" | "t" | "true" | "on" | "y" | "yes"
+    )
+}
+
+/// Nova's `common.is_all_tenants`: present and empty means yes; otherwise a strict boolean.
+pub fn is_all_tenants(value: &str) -> Result<bool, String> {
+    if value.is_empty() {
+        return Ok(true);
+    }
+    match value.trim().to_lowercase().as_str() {
+        "1" | "t" | "true" | "on" | "y" | "yes" => Ok(true),
+        "0" | "f" | "false" | "off" | "n" | "no" => Ok(false),
+        _ => Err(format!(
+            "Invalid input received: Unrecognized value '{value}', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,8 @@ pub const EVENT_HOSTS: Version = Version(62);
 pub const CHANGES_BEFORE: Version = Version(66);
 /// 2.84: events carry `details` for callers the events:details policy allows.
 pub const EVENT_DETAILS: Version = Version(84);
+/// Server listings reject unknown query parameters.
+pub const STRICT_SERVER_QUERY: Version = Version(75);
 /// 2.102: a show refuses query parameters (additionalProperties: false).
 pub const STRICT_SHOW_QUERY: Version = Version(102);
 /// The newest version; what `latest` means.

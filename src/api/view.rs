@@ -7,6 +7,8 @@ use std::cell::RefCell;
 use sha2::{Digest, Sha224};
 use uuid::Uuid;
 
+use super::call::Call;
+use super::caller::Caller;
 use super::version::{self, Version};
 use crate::json::{Obj, array};
 use crate::model::{Action, ActionView, Event};
@@ -142,6 +144,67 @@ pub fn host_id(project: &str, host: Option<&str>) -> String {
         }
         _ => String::new(),
     }
+}
+
+/// Nova's `_get_project_id`: the caller's project goes into a link only if that string occurs
+/// anywhere in the request URL (an empty or missing project never goes in).
+fn project_in_url<'a>(call: &Call<'_>, caller: &'a Caller) -> &'a str {
+    let host_url = call.host_url();
+    let raw_query = call.req.query_string();
+    let full_url = format!(
+        "{host_url}{}{}{raw_query}",
+        call.req.uri().path(),
+        if raw_query.is_empty() { "" } else { "?" }
+    );
+    match caller.project() {
+        Some(p) if !p.is_empty() && full_url.contains(p) => p,
+        _ => "",
+    }
+}
+
+/// `request.application_url` (`…/v2.1`) with `compute_link_prefix` applied.
+fn application_url(call: &Call<'_>) -> String {
+    let application_url = format!("{}/v2.1", call.host_url());
+    match &call.state.config.api.compute_link_prefix {
+        Some(prefix) => update_link_prefix(&application_url, prefix),
+        None => application_url,
+    }
+}
+
+/// Nova's `_get_next_link`: parameters sorted by name with `marker` set to the last item.
+pub fn next_link(
+    call: &Call<'_>,
+    caller: &Caller,
+    pairs: &[(String, String)],
+    collection: &str,
+    last: &str,
+) -> String {
+    let url = url_join(&[&application_url(call), project_in_url(call, caller), collection]);
+    let mut params: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    params.sort_by(|a, b| a.0.cmp(b.0));
+    params.dedup_by(|a, b| a.0 == b.0);
+    params.retain(|(k, _)| *k != "marker");
+    params.push(("marker", last));
+    format!("{url}?{}", crate::pytext::urlencode(&params))
+}
+
+/// The bases of a resource's `self` and `bookmark` links (Nova's `_get_href_link` and
+/// `_get_bookmark_link`): `…/v2.1[/project]` and the same without the version.
+pub fn server_link_bases(call: &Call<'_>, caller: &Caller) -> (String, String) {
+    let project = project_in_url(call, caller);
+    let versioned = application_url(call);
+    let unversioned = format!("{}", call.host_url());
+    let unversioned = match &call.state.config.api.compute_link_prefix {
+        Some(prefix) => update_link_prefix(&unversioned, prefix),
+        None => unversioned,
+    };
+    (
+        url_join(&[&versioned, project]),
+        url_join(&[&unversioned, project]),
+    )
 }
 
 /// `[{"rel": "next", "href": "<href>"}]`.

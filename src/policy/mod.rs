@@ -19,6 +19,13 @@ pub const SHOW: &str = "os_compute_api:os-instance-actions:show";
 pub const EVENTS: &str = "os_compute_api:os-instance-actions:events";
 pub const EVENTS_DETAILS: &str = "os_compute_api:os-instance-actions:events:details";
 pub const WRITE: &str = "nova_actions:write";
+pub const SERVERS_INDEX: &str = "os_compute_api:servers:index";
+pub const SERVERS_DETAIL: &str = "os_compute_api:servers:detail";
+pub const SERVERS_INDEX_ALL_TENANTS: &str = "os_compute_api:servers:index:get_all_tenants";
+pub const SERVERS_DETAIL_ALL_TENANTS: &str = "os_compute_api:servers:detail:get_all_tenants";
+pub const SERVERS_ALL_FILTERS: &str = "os_compute_api:servers:allow_all_filters";
+pub const SERVERS_SHOW: &str = "os_compute_api:servers:show";
+pub const SERVER_EXTENDED_ATTRIBUTES: &str = "os_compute_api:os-extended-server-attributes";
 
 /// One built-in rule, as registered with oslo.policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +91,58 @@ pub const DEFAULTS: &[DefaultRule] = &[
         check: "rule:context_is_admin",
         description: "Add \"details\" key in action events for a server.",
         operations: &[("GET", SERVER_ACTION)],
+        scope_types: &["project"],
+    },
+    DefaultRule {
+        name: SERVERS_INDEX,
+        check: "rule:project_reader_or_admin",
+        description: "List all servers",
+        operations: &[("GET", "/servers")],
+        scope_types: &["project"],
+    },
+    DefaultRule {
+        name: SERVERS_DETAIL,
+        check: "rule:project_reader_or_admin",
+        description: "List all servers with detailed information",
+        operations: &[("GET", "/servers/detail")],
+        scope_types: &["project"],
+    },
+    DefaultRule {
+        name: SERVERS_INDEX_ALL_TENANTS,
+        check: "rule:context_is_admin",
+        description: "List all servers for all projects",
+        operations: &[("GET", "/servers")],
+        scope_types: &["project"],
+    },
+    DefaultRule {
+        name: SERVERS_DETAIL_ALL_TENANTS,
+        check: "rule:context_is_admin",
+        description: "List all servers with detailed information for all projects",
+        operations: &[("GET", "/servers/detail")],
+        scope_types: &["project"],
+    },
+    DefaultRule {
+        name: SERVERS_ALL_FILTERS,
+        check: "rule:context_is_admin",
+        description: "Allow all filters when listing servers",
+        operations: &[("GET", "/servers"), ("GET", "/servers/detail")],
+        scope_types: &["project"],
+    },
+    DefaultRule {
+        name: SERVERS_SHOW,
+        check: "rule:project_reader_or_admin",
+        description: "Show a server",
+        operations: &[("GET", "/servers/{server_id}")],
+        scope_types: &["project"],
+    },
+    DefaultRule {
+        name: SERVER_EXTENDED_ATTRIBUTES,
+        check: "rule:context_is_admin",
+        description: "Return extended attributes for server (`OS-EXT-SRV-ATTR:host`).",
+        operations: &[
+            ("GET", "/servers/{id}"),
+            ("GET", "/servers/detail"),
+        ],
         scope_types: &["project"],
     },
     DefaultRule {
@@ -459,6 +518,13 @@ mod tests {
             (SHOW, "rule:project_reader_or_admin"),
             (EVENTS, "rule:context_is_admin"),
             (EVENTS_DETAILS, "rule:context_is_admin"),
+            (SERVERS_INDEX, "rule:project_reader_or_admin"),
+            (SERVERS_DETAIL, "rule:project_reader_or_admin"),
+            (SERVERS_INDEX_ALL_TENANTS, "rule:context_is_admin"),
+            (SERVERS_DETAIL_ALL_TENANTS, "rule:context_is_admin"),
+            (SERVERS_ALL_FILTERS, "rule:context_is_admin"),
+            (SERVERS_SHOW, "rule:project_reader_or_admin"),
+            (SERVER_EXTENDED_ATTRIBUTES, "rule:context_is_admin"),
             (WRITE, "role:admin or role:service"),
         ];
         for (name, text) in want {

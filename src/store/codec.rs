@@ -6,7 +6,7 @@ use sled::transaction::ConflictableTransactionError;
 
 use super::error::TxResult;
 use super::{ActionWithEvents, Result, StoreError};
-use crate::model::{Action, ActionView, Event};
+use crate::model::{Action, ActionView, Event, Server, ServerV1};
 
 /// Leading byte of every record: the layout can evolve with a migration instead of a rewrite.
 pub(super) const RECORD_FORMAT: u8 = 1;
@@ -16,6 +16,28 @@ pub(crate) fn encode<T: Serialize>(record: &T) -> Vec<u8> {
     bincode::serde::encode_into_std_write(record, &mut out, bincode::config::standard())
         .expect("writing into a Vec cannot fail");
     out
+}
+
+/// Leading byte of a server record since servers have names (older ones are `RECORD_FORMAT`,
+/// read as [`ServerV1`] and never rewritten until the server is written again).
+const SERVER_FORMAT: u8 = 2;
+
+pub(crate) fn encode_server(server: &Server) -> Vec<u8> {
+    let mut out = vec![SERVER_FORMAT];
+    bincode::serde::encode_into_std_write(server, &mut out, bincode::config::standard())
+        .expect("writing into a Vec cannot fail");
+    out
+}
+
+pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server> {
+    match bytes.split_first() {
+        Some((&SERVER_FORMAT, rest)) => Ok(decode_prefix(rest)?.0),
+        _ => Ok(decode::<ServerV1>(bytes)?.into()),
+    }
+}
+
+pub(super) fn tx_decode_server(bytes: &[u8]) -> TxResult<Server> {
+    decode_server(bytes).map_err(ConflictableTransactionError::Abort)
 }
 
 /// What follows a record's format byte, if this version reads that format.
@@ -74,6 +96,3 @@ pub(super) fn decode_view<'a>(bytes: &'a [u8]) -> Result<ActionView<'a>> {
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-pub(super) fn tx_decode<T: DeserializeOwned>(bytes: &[u8]) -> TxResult<T> {
-    decode(bytes).map_err(ConflictableTransactionError::Abort)
-}

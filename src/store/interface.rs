@@ -60,6 +60,14 @@ pub struct ServerFields {
     pub user_id: Option<String>,
     pub host: Option<String>,
     pub created_at: Option<Micros>,
+    pub name: Option<String>,
+    pub status: Option<String>,
+    /// Given by the caller (a mirror copying Nova's); otherwise the write's time when
+    /// anything changed, as Nova's `instance.save()` bumps it.
+    pub updated_at: Option<Micros>,
+    /// When the write happens: the creation time of a new server given none, and its
+    /// `updated_at` when none is given.
+    pub written_at: Micros,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

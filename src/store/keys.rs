@@ -65,6 +65,50 @@ pub fn request_key(server: &Uuid, request_id: &str) -> Vec<u8> {
     key
 }
 
+/// Where a server sorts in listings, Nova's `created_at desc, id desc`: `!created_at | !seq |
+/// !uuid` (the uuid only makes keys unique). The `servers_by_created` tree holds it alone; the
+/// `servers_by_project` tree after `project_prefix(project)`.
+pub const SERVER_POSITION_LEN: usize = 8 + 8 + UUID_LEN;
+
+pub type ServerPosition = (Micros, u64, Uuid);
+
+pub fn server_position_key(&(created, seq, id): &ServerPosition) -> [u8; SERVER_POSITION_LEN] {
+    let mut key = [0u8; SERVER_POSITION_LEN];
+    key[..8].copy_from_slice(&time_bytes(created));
+    key[8..16].copy_from_slice(&(!seq).to_be_bytes());
+    for (k, b) in key[16..].iter_mut().zip(id.as_bytes()) {
+        *k = !b;
+    }
+    key
+}
+
+/// The position at the end of a listing key of either tree.
+pub fn decode_server_position(key: &[u8]) -> Option<ServerPosition> {
+    let tail = key.get(key.len().checked_sub(SERVER_POSITION_LEN)?..)?;
+    let created = time_from_bytes(tail[..8].try_into().ok()?);
+    let seq = !u64::from_be_bytes(tail[8..16].try_into().ok()?);
+    let mut id = [0u8; UUID_LEN];
+    for (i, b) in id.iter_mut().zip(&tail[16..]) {
+        *i = !b;
+    }
+    Some((created, seq, Uuid::from_bytes(id)))
+}
+
+/// A project's listing keys start with its length-prefixed id, so that no project's keys
+/// interleave with another's.
+pub fn project_prefix(project: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(2 + project.len() + SERVER_POSITION_LEN);
+    key.extend_from_slice(&(project.len() as u16).to_be_bytes());
+    key.extend_from_slice(project.as_bytes());
+    key
+}
+
+pub fn project_position_key(project: &str, position: &ServerPosition) -> Vec<u8> {
+    let mut key = project_prefix(project);
+    key.extend_from_slice(&server_position_key(position));
+    key
+}
+
 /// Whether `candidate` is a newer action than `current` (scan order puts newer first).
 pub fn is_newer(candidate: &[u8], current: &[u8]) -> bool {
     candidate < current
@@ -103,6 +147,21 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn server_positions_sort_newest_first_and_round_trip(
+            a in (any::<i64>(), any::<u64>(), any::<u128>()),
+            b in (any::<i64>(), any::<u64>(), any::<u128>()),
+            project in "[a-z0-9-]{0,40}",
+        ) {
+            let pa = (a.0, a.1, uuid_of(a.2));
+            let pb = (b.0, b.1, uuid_of(b.2));
+            prop_assert_eq!(server_position_key(&pa).cmp(&server_position_key(&pb)), pb.cmp(&pa));
+            prop_assert_eq!(decode_server_position(&server_position_key(&pa)), Some(pa));
+            let key = project_position_key(&project, &pa);
+            prop_assert!(key.starts_with(&project_prefix(&project)));
+            prop_assert_eq!(decode_server_position(&key), Some(pa));
+        }
+
         #[test]
         fn key_order_is_server_then_newest_first(
             a in (any::<u128>(), any::<i64>(), any::<u64>()),

@@ -20,13 +20,14 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-pub(crate) use codec::{decode, encode};
+pub(crate) use codec::{decode, decode_server, encode, encode_server};
 pub use embedded::{DEFAULT_CACHE_BYTES, SledStore};
 pub use error::{Result, StoreError};
 pub use interface::{
     ActionFilter, ActionStart, ActionWithEvents, After, Applied, Cursor, EventFinish, EventStart,
     ImportCounts, PageEnd, PageQuery, ServerFields, Written,
 };
+pub use keys::ServerPosition;
 use keys::ActionKey;
 pub use postgres::PgStore;
 
@@ -200,6 +201,22 @@ impl Store {
         max: usize,
     ) -> Result<Vec<(ActionKey, ActionWithEvents)>> {
         each!(self, s => s.history_chunk(server, after, max))
+    }
+
+    /// Up to `max` servers in listing order (Nova's `created_at desc, id desc`) after `after`,
+    /// of `project` or of all projects.
+    pub fn servers_listed(
+        &self,
+        project: Option<&str>,
+        after: Option<&ServerPosition>,
+        max: usize,
+    ) -> Result<Vec<(Uuid, Server)>> {
+        each!(self, s => s.servers_listed(project, after, max))
+    }
+
+    /// Where `id` sorts in listings (a marker), None when there is no such server.
+    pub fn server_position(&self, id: &Uuid) -> Result<Option<ServerPosition>> {
+        each!(self, s => s.server_position(id))
     }
 
     /// The server after `after` in id order (the first when None).

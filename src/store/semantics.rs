@@ -6,26 +6,53 @@ use crate::model::{Action, Event, Server};
 use crate::timeutil::Micros;
 
 /// A server upsert: the fields given replace the stored ones, except that a creation time is
-/// kept when none is given and the soft-delete state is never touched.
-pub fn upserted_server(old: Option<&Server>, fields: &ServerFields) -> Server {
-    Server {
+/// kept when none is given (a new server without one is created now) and the soft-delete
+/// state is never touched. `updated_at` moves only when something else changed, unless the
+/// caller names it. `seq` is the registration number a new server gets.
+pub fn upserted_server(old: Option<&Server>, fields: &ServerFields, seq: u64) -> Server {
+    let mut server = Server {
         project_id: fields.project_id.clone(),
         user_id: fields.user_id.clone(),
         host: fields.host.clone(),
-        created_at: fields.created_at.or(old.and_then(|o| o.created_at)),
+        created_at: fields
+            .created_at
+            .or(old.and_then(|o| o.created_at))
+            .or(old.is_none().then_some(fields.written_at)),
         deleted: old.is_some_and(|o| o.deleted),
         deleted_at: old.and_then(|o| o.deleted_at),
-    }
+        name: fields.name.clone(),
+        status: fields.status.clone(),
+        updated_at: old.and_then(|o| o.updated_at),
+        seq: old.map_or(seq, |o| o.seq),
+    };
+    server.updated_at = match (fields.updated_at, old) {
+        (Some(given), _) => Some(given),
+        (None, Some(old)) if *old == server => old.updated_at,
+        (None, _) => Some(fields.written_at),
+    };
+    server
 }
 
 /// Soft-deletes `server` at `at`; false when it already was (the first deletion time stays).
+/// Nova saves the instance as deleted just before it soft-deletes the row: `updated_at`
+/// becomes the deletion time, so `changes-since` finds the deletion.
 pub fn soft_delete(server: &mut Server, at: Micros) -> bool {
     if server.deleted {
         return false;
     }
     server.deleted = true;
     server.deleted_at = Some(at);
+    server.updated_at = Some(at);
     true
+}
+
+/// An imported server line: stored as given, keeping the registration number of the server
+/// it replaces.
+pub fn imported_server(old: Option<&Server>, line: &Server, seq: u64) -> Server {
+    Server {
+        seq: old.map_or(seq, |o| o.seq),
+        ..line.clone()
+    }
 }
 
 /// A retried action start names the same action; without an explicit time, the request id,

@@ -200,7 +200,7 @@ const ROUTING: &[Row] = &[
     row!(
         "1 other API paths are route misses",
         "GET",
-        "/v2.1/servers/a0000000-0000-4000-8000-000000000001",
+        "/v2.1/servers/a0000000-0000-4000-8000-000000000001/os-interface",
         [T_OWNER],
         404,
         None,
@@ -1235,15 +1235,6 @@ const SHOW_AND_REST: &[Row] = &[
         Body::Exact(
             r#"{"choices": [{"id": "v2.0", "status": "DEPRECATED", "links": [{"rel": "self", "href": "http://{host}/v2/compute/x"}], "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2"}]}, {"id": "v2.1", "status": "CURRENT", "links": [{"rel": "self", "href": "http://{host}/v2.1/compute/x"}], "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}]}]}"#
         )
-    ),
-    row!(
-        "10 openstack client's server lookup is a 404",
-        "GET",
-        "/v2.1/servers/detail?name=a0000000-0000-4000-8000-000000000001",
-        [T_OWNER, ("OpenStack-API-Version", "compute 2.100")],
-        404,
-        None,
-        Body::Exact(NOT_FOUND_PLAIN)
     ),
 ];
 

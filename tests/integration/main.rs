@@ -4,6 +4,7 @@
 mod abuse;
 mod backend;
 mod cli;
+mod clients;
 mod common;
 mod conformance;
 mod durability;

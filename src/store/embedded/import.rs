@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 use super::{
-    ImportCounts, Result, SledStore, StoreError, decode_action_with_events, encode, encode_action,
+    ImportCounts, Result, SledStore, StoreError, decode_action_with_events, encode_action,
+    encode_server, semantics,
 };
 use crate::model::{Action, Event, ServerHistory};
 use crate::store::keys::{
@@ -35,12 +36,15 @@ impl SledStore {
         let _one_writer = self.write_lock(id)?;
         self.finish_purge_of(id)?;
         self.commit.note(*id);
+        let old = self.server(id)?;
+        let server = semantics::imported_server(old.as_ref(), &history.server, self.db.generate_id()?);
+        self.index_server(id, &server)?;
+        self.servers.insert(id.as_bytes(), encode_server(&server))?;
+        if let Some(old) = &old {
+            self.unindex_server(id, old, Some(&server))?;
+        }
         // A server new to this store has nothing its actions could match.
-        let fresh = self
-            .servers
-            .insert(id.as_bytes(), encode(&history.server))?
-            .is_none()
-            && self.actions.scan_prefix(id.as_bytes()).next().is_none();
+        let fresh = old.is_none() && self.actions.scan_prefix(id.as_bytes()).next().is_none();
         let mut counts = ImportCounts {
             servers: 1,
             ..ImportCounts::default()

@@ -9,6 +9,7 @@ mod model_test;
 mod open;
 mod purge;
 mod read;
+mod servers;
 mod write;
 
 use std::fs::File;
@@ -18,8 +19,10 @@ use sled::Tree;
 
 #[cfg(test)]
 use super::codec::RECORD_FORMAT;
-use super::codec::{decode, decode_action_with_events, encode, encode_action};
-use super::codec::{decode_events, decode_view, split_action, tx_decode};
+use super::codec::{decode, decode_action_with_events, encode_action};
+use super::codec::{
+    decode_events, decode_server, decode_view, encode_server, split_action, tx_decode_server,
+};
 use super::error::{TxResult, abort};
 use super::interface::flush_error;
 use super::keys::{
@@ -46,7 +49,8 @@ pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// record followed by its event list (since 4), purges under way marked by tombstones in the
 /// `purging` tree (since 5). Layouts 3 (event lists in a tree of their own) and 4 are migrated
 /// on open.
-const LAYOUT: u8 = 5;
+/// Since 6, the `servers_by_created` and `servers_by_project` listing indexes (`servers.rs`).
+const LAYOUT: u8 = 6;
 
 pub struct SledStore {
     dir: std::path::PathBuf,
@@ -55,6 +59,8 @@ pub struct SledStore {
     actions: Tree,
     by_request: Tree,
     lag: Tree,
+    servers_by_created: Tree,
+    servers_by_project: Tree,
     /// Ids whose purge has begun and not yet finished (see `purge.rs`).
     purging: Tree,
     data_file: File,
@@ -89,6 +95,8 @@ impl<T> Applied<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ServerV1;
+    use crate::store::codec::encode;
     use proptest::prelude::*;
     use uuid::Uuid;
 
@@ -252,7 +260,7 @@ mod tests {
 
     #[test]
     fn records_carry_their_format_version() {
-        let server = Server {
+        let v1 = ServerV1 {
             project_id: "p".into(),
             user_id: None,
             host: None,
@@ -260,16 +268,28 @@ mod tests {
             deleted: true,
             deleted_at: Some(5),
         };
-        let bytes = encode(&server);
+        let bytes = encode(&v1);
         assert_eq!(bytes[0], RECORD_FORMAT);
-        assert_eq!(decode::<Server>(&bytes).unwrap(), server);
+        assert_eq!(decode::<ServerV1>(&bytes).unwrap(), v1);
+        // A server written before names reads as one without name, status or order.
+        assert_eq!(decode_server(&bytes).unwrap(), Server::from(v1.clone()));
         let mut future = bytes.clone();
-        future[0] = RECORD_FORMAT + 1;
+        future[0] = RECORD_FORMAT + 2;
         assert!(matches!(
-            decode::<Server>(&future),
+            decode_server(&future),
             Err(StoreError::Corrupt(_))
         ));
-        assert!(matches!(decode::<Server>(&[]), Err(StoreError::Corrupt(_))));
+        assert!(matches!(decode_server(&[]), Err(StoreError::Corrupt(_))));
+        let named = Server {
+            name: Some("web-1".into()),
+            status: Some("SHUTOFF".into()),
+            updated_at: Some(9),
+            seq: 42,
+            ..Server::from(v1)
+        };
+        let bytes = encode_server(&named);
+        assert_eq!(bytes[0], RECORD_FORMAT + 1);
+        assert_eq!(decode_server(&bytes).unwrap(), named);
     }
 
     #[test]
@@ -282,6 +302,10 @@ mod tests {
             user_id: None,
             host: None,
             created_at: Some(1),
+            name: None,
+            status: None,
+            updated_at: None,
+            written_at: 1,
         };
         let first = store.apply_upsert_server(&id, fields()).unwrap();
         let retry = store.apply_upsert_server(&id, fields()).unwrap();
@@ -313,6 +337,10 @@ mod tests {
                         user_id: None,
                         host: None,
                         created_at: None,
+                        name: None,
+                        status: None,
+                        updated_at: None,
+                        written_at: 1,
                     },
                 )
                 .unwrap();
@@ -343,7 +371,7 @@ mod tests {
             let servers = db.open_tree("servers").unwrap();
             let actions = db.open_tree("actions").unwrap();
             let by_request = db.open_tree("action_by_request").unwrap();
-            let server = Server {
+            let server = crate::model::ServerV1 {
                 project_id: "p".into(),
                 user_id: None,
                 host: None,
@@ -398,7 +426,7 @@ mod tests {
             let server = Uuid::from_u128(42);
             let history = crate::model::ServerHistory {
                 uuid: server,
-                server: Server { project_id: "p".into(), user_id: None, host: None, created_at: None, deleted: false, deleted_at: None },
+                server: Server { project_id: "p".into(), ..Server::default() },
                 actions: rows.iter().enumerate().map(|(i, (start, lag))| (Action {
                     request_id: format!("req-{i}"),
                     action: "a".into(),

@@ -22,6 +22,8 @@ use crate::store::{
 use crate::timeutil::Micros;
 
 const SERVERS: u8 = 3;
+/// When the model's server writes happen (`ServerFields::written_at`).
+const WRITTEN_AT: i64 = 100;
 const REQUEST_IDS: [&str; 3] = ["req-a", "req-b", "req-c"];
 const EVENTS: [&str; 3] = ["compute_a", "compute_b", "compute_c"];
 const RESULTS: [&str; 4] = ["Success", "Error", "error", "ERROR"];
@@ -189,11 +191,10 @@ impl Op {
             uuid: server_id(*server),
             server: Server {
                 project_id: format!("p{project}"),
-                user_id: None,
-                host: None,
                 created_at: Some(1),
                 deleted: *deleted,
                 deleted_at: deleted.then_some(3),
+                ..Server::default()
             },
             actions: actions
                 .iter()
@@ -272,12 +273,19 @@ struct Model {
     /// Each server's actions in key order: (start_time, seq).
     actions: BTreeMap<Uuid, Vec<MAction>>,
     seq: u64,
+    /// Servers in registration order (Nova's `instances.id`).
+    server_seq: u64,
 }
 
 impl Model {
     fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
+    }
+
+    fn next_server_seq(&mut self) -> u64 {
+        self.server_seq += 1;
+        self.server_seq
     }
 
     fn actions_of(&mut self, server: &Uuid) -> &mut Vec<MAction> {
@@ -329,14 +337,24 @@ impl Model {
             } => {
                 let id = server_id(*server);
                 let old = self.servers.get(&id).cloned();
-                let new = Server {
+                let mut new = Server {
                     project_id: format!("p{project}"),
-                    user_id: None,
                     host: pick(*host),
-                    created_at: created_at.or(old.as_ref().and_then(|o| o.created_at)),
+                    created_at: created_at
+                        .or(old.as_ref().and_then(|o| o.created_at))
+                        .or(old.is_none().then_some(WRITTEN_AT)),
                     deleted: old.as_ref().is_some_and(|o| o.deleted),
                     deleted_at: old.as_ref().and_then(|o| o.deleted_at),
+                    updated_at: old.as_ref().and_then(|o| o.updated_at),
+                    ..Server::default()
                 };
+                new.seq = match &old {
+                    Some(o) => o.seq,
+                    None => self.next_server_seq(),
+                };
+                if old.as_ref() != Some(&new) {
+                    new.updated_at = Some(WRITTEN_AT);
+                }
                 let changed = old.as_ref() != Some(&new);
                 self.servers.insert(id, new.clone());
                 Outcome::Server(new, changed)
@@ -351,6 +369,7 @@ impl Model {
                 }
                 s.deleted = true;
                 s.deleted_at = Some(*at);
+                s.updated_at = Some(*at);
                 Outcome::Server(s.clone(), true)
             }
             Op::Purge { server } => {
@@ -507,7 +526,11 @@ impl Model {
             Op::Import { .. } => {
                 let h = op.history().unwrap();
                 let id = h.uuid;
-                self.servers.insert(id, h.server.clone());
+                let seq = match self.servers.get(&id) {
+                    Some(old) => old.seq,
+                    None => self.next_server_seq(),
+                };
+                self.servers.insert(id, Server { seq, ..h.server.clone() });
                 let (mut actions, mut events, mut unchanged) = (0, 0, 0);
                 let mut claimed = Vec::new();
                 for (action, evs) in &h.actions {
@@ -700,6 +723,10 @@ impl Subject {
                     user_id: None,
                     host: pick(*host),
                     created_at: *created_at,
+                    name: None,
+                    status: None,
+                    updated_at: None,
+                    written_at: WRITTEN_AT,
                 },
             )),
             Op::Delete { server: n, at } => server(s.apply_soft_delete_server(&server_id(*n), *at)),
@@ -781,12 +808,52 @@ impl Subject {
 }
 
 /// Everything a reader can see, from the model.
+/// Server listings in Nova's order (`created_at desc, id desc`), of all servers then of each
+/// project: the model's registration numbers and the store's differ, their order must not.
+fn model_listings(m: &Model) -> Vec<Vec<Uuid>> {
+    let mut all: Vec<(&Uuid, &Server)> = m.servers.iter().collect();
+    all.sort_by_key(|(id, s)| std::cmp::Reverse((s.list_position(), **id)));
+    let of = |project: Option<&str>| {
+        all.iter()
+            .filter(|(_, s)| project.is_none_or(|p| p == s.project_id))
+            .map(|(id, _)| **id)
+            .collect()
+    };
+    vec![of(None), of(Some("p0")), of(Some("p1"))]
+}
+
+fn store_listings(s: &Store) -> Vec<Vec<Uuid>> {
+    let of = |project: Option<&str>| {
+        // Two at a time, each page after the last one's position: the marker path.
+        let mut ids = Vec::new();
+        let mut after = None;
+        loop {
+            let page = s.servers_listed(project, after.as_ref(), 2).unwrap();
+            for (id, server) in &page {
+                let (created, seq) = server.list_position();
+                after = Some((created, seq, *id));
+                ids.push(*id);
+            }
+            if page.len() < 2 {
+                return ids;
+            }
+        }
+    };
+    vec![of(None), of(Some("p0")), of(Some("p1"))]
+}
+
+/// The registration number is the store's own: compared through `listings` only.
+fn unnumbered(server: Option<Server>) -> Option<Server> {
+    server.map(|s| Server { seq: 0, ..s })
+}
+
 fn model_view(m: &Model) -> View {
     let mut view = View::default();
+    view.listings = model_listings(m);
     for n in 0..SERVERS {
         let id = server_id(n);
         let actions = m.actions.get(&id).cloned().unwrap_or_default();
-        view.servers.push(m.servers.get(&id).cloned());
+        view.servers.push(unnumbered(m.servers.get(&id).cloned()));
         view.newest_first
             .push(actions.iter().rev().map(|a| a.action.clone()).collect());
         view.history.push(
@@ -815,9 +882,10 @@ fn model_view(m: &Model) -> View {
 /// Everything a reader can see, from the store, through the storage interface.
 fn store_view(s: &Store) -> View {
     let mut view = View::default();
+    view.listings = store_listings(s);
     for n in 0..SERVERS {
         let id = server_id(n);
-        view.servers.push(s.server(&id).unwrap());
+        view.servers.push(unnumbered(s.server(&id).unwrap()));
         let mut listed = Vec::new();
         let page = PageQuery {
             after: After::Start,
@@ -871,17 +939,25 @@ fn owned(a: &crate::model::ActionView<'_>) -> Action {
 #[derive(Debug, Default, PartialEq, Eq)]
 struct View {
     servers: Vec<Option<Server>>,
+    listings: Vec<Vec<Uuid>>,
     newest_first: Vec<Vec<Action>>,
     events_newest_first: Vec<Vec<Vec<Event>>>,
     history: Vec<Vec<(Action, Vec<Event>)>>,
     found: Vec<Vec<Option<Action>>>,
 }
 
+fn unnumbered_outcome(outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::Server(s, changed) => Outcome::Server(unnumbered(Some(s)).unwrap(), changed),
+        other => other,
+    }
+}
+
 fn same_as_the_model(mut subject: Subject, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut model = Model::default();
     for (step, op) in ops.iter().enumerate() {
-        let expected = model.apply(op);
-        let got = subject.apply(op);
+        let expected = unnumbered_outcome(model.apply(op));
+        let got = unnumbered_outcome(subject.apply(op));
         prop_assert_eq!(&got, &expected, "step {} ({:?}): outcome", step, op);
         let (want, have) = (model_view(&model), store_view(subject.store()));
         prop_assert_eq!(have, want, "step {} ({:?}): what readers see", step, op);

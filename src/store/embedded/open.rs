@@ -37,6 +37,8 @@ impl SledStore {
             actions: tree("actions")?,
             by_request: tree("action_by_request")?,
             lag: tree("lag")?,
+            servers_by_created: tree("servers_by_created")?,
+            servers_by_project: tree("servers_by_project")?,
             purging: tree("purging")?,
             locks: ServerLocks::new(),
             data_file: File::open(dir.join("db")).map_err(|e| open_err(e.to_string()))?,
@@ -58,6 +60,7 @@ impl SledStore {
                     return self.durable();
                 }
                 Some(v) if v.as_ref() == [LAYOUT] => return Ok(()),
+                Some(v) if v.as_ref() == [5] => self.migrate_from_layout_5()?,
                 Some(v) if v.as_ref() == [4] => self.migrate_from_layout_4()?,
                 Some(v) if v.as_ref() == [3] => self.migrate_from_layout_3()?,
                 Some(v) => {
@@ -67,6 +70,15 @@ impl SledStore {
                 }
             }
         }
+    }
+
+    /// Layout 5 had no server listing indexes: build them. Entries are idempotent, so an
+    /// interrupted build simply runs again.
+    pub(super) fn migrate_from_layout_5(&self) -> Result<()> {
+        let indexed = self.build_server_index()?;
+        log::info!("store migrated to layout 6: {indexed} servers indexed for listing");
+        self.db.insert("format", &[6])?;
+        self.durable()
     }
 
     /// Layout 4 had no tombstones: remains of interrupted purges are buried now, and finished

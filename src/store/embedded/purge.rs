@@ -10,7 +10,7 @@
 use sled::Transactional;
 use uuid::Uuid;
 
-use super::{Result, SledStore, StoreError};
+use super::{Result, SledStore, StoreError, decode_server};
 use crate::store::keys::UUID_LEN;
 
 impl SledStore {
@@ -26,7 +26,12 @@ impl SledStore {
         }
         self.commit.note(*id);
         if !buried {
+            let old = self.servers.get(id.as_bytes())?;
             self.bury(id)?;
+            // After the record: a crash in between leaves stale entries, which listings skip.
+            if let Some(old) = old {
+                self.unindex_server(id, &decode_server(&old)?, None)?;
+            }
         }
         self.remove_history(id).map(Some)
     }

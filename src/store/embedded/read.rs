@@ -34,7 +34,7 @@ impl SledStore {
         self.confirmed(id)?;
         self.servers
             .get(id.as_bytes())?
-            .map(|b| decode(&b))
+            .map(|b| decode_server(&b))
             .transpose()
     }
 
@@ -241,7 +241,7 @@ impl SledStore {
         self.servers.iter().map(|item| {
             let (k, v) = item?;
             let id = Uuid::from_slice(&k).map_err(|_| StoreError::Corrupt("server key".into()))?;
-            Ok((id, decode(&v)?))
+            Ok((id, decode_server(&v)?))
         })
     }
 
@@ -285,7 +285,7 @@ impl SledStore {
         let Some(item) = next else { return Ok(None) };
         let (key, bytes) = item?;
         let uuid = Uuid::from_slice(&key).map_err(|_| StoreError::Corrupt("server key".into()))?;
-        Ok(Some((uuid, decode(&bytes)?)))
+        Ok(Some((uuid, decode_server(&bytes)?)))
     }
 
     /// A server's whole history, oldest first, each action with its events oldest first.

@@ -18,15 +18,19 @@ impl SledStore {
     pub fn apply_upsert_server(&self, id: &Uuid, fields: ServerFields) -> Result<Applied<Server>> {
         let _one_writer = self.write_lock(id)?;
         self.finish_purge_of(id)?;
-        let written = self.servers.transaction(|servers| {
+        let seq = self.db.generate_id()?;
+        let trees = (&self.servers, &self.servers_by_created, &self.servers_by_project);
+        let written = trees.transaction(|(servers, by_created, by_project)| {
             let old: Option<Server> = servers
                 .get(id.as_bytes())?
-                .map(|b| tx_decode(&b))
+                .map(|b| tx_decode_server(&b))
                 .transpose()?;
-            let server = semantics::upserted_server(old.as_ref(), &fields);
+            let server = semantics::upserted_server(old.as_ref(), &fields, seq);
             let changed = old.as_ref() != Some(&server);
             if changed {
-                servers.insert(id.as_bytes(), encode(&server))?;
+                servers.insert(id.as_bytes(), encode_server(&server))?;
+                let indexes = (by_created, by_project);
+                servers::reindex_in(indexes, id, old.as_ref(), Some(&server))?;
             }
             Ok(Written {
                 record: server,
@@ -42,10 +46,10 @@ impl SledStore {
             let Some(bytes) = servers.get(id.as_bytes())? else {
                 return abort(StoreError::ServerNotFound(*id));
             };
-            let mut server: Server = tx_decode(&bytes)?;
+            let mut server = tx_decode_server(&bytes)?;
             let changed = semantics::soft_delete(&mut server, at);
             if changed {
-                servers.insert(id.as_bytes(), encode(&server))?;
+                servers.insert(id.as_bytes(), encode_server(&server))?;
             }
             Ok(Written {
                 record: server,

@@ -13,7 +13,7 @@ use super::write::{Lags, lag_of, request_lock, widened};
 use super::{PgStore, db_error, lock_key};
 use crate::model::{Action, Event, Server};
 use crate::store::{
-    ActionStart, ActionWithEvents, Applied, Result, StoreError, Written, decode, semantics,
+    ActionStart, ActionWithEvents, Applied, Result, StoreError, Written, decode_server, semantics,
 };
 use crate::timeutil::Micros;
 
@@ -85,7 +85,7 @@ async fn open(client: &Client, server: &Uuid, request_id: &str) -> Result<Opened
             None => None,
         };
         Ok(Opened {
-            server: decode(row.get(0))?,
+            server: decode_server(row.get(0))?,
             lags: (row.get(1), row.get(2)),
             action,
         })

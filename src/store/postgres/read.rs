@@ -11,7 +11,8 @@ use crate::model::{Action, ActionView, Event, Server};
 use crate::store::codec::decode_view;
 use crate::store::keys::{self, ActionKey};
 use crate::store::{
-    ActionWithEvents, After, Cursor, PageEnd, PageQuery, Result, StoreError, decode, encode,
+    ActionWithEvents, After, Cursor, PageEnd, PageQuery, Result, StoreError, decode,
+    decode_server, encode,
 };
 use crate::timeutil::Micros;
 
@@ -164,8 +165,69 @@ impl PgStore {
                 .await
                 .map_err(db_error)
         })?;
-        row.map(|row| Ok((row.get(0), decode(row.get(1))?)))
+        row.map(|row| Ok((row.get(0), decode_server(row.get(1))?)))
             .transpose()
+    }
+}
+
+/// Servers in listing order (Nova's `created_at desc, id desc`) after a position, of one
+/// project or all: each a backward scan of one of the v2 listing indexes.
+fn listing_sql(project: bool, after: bool) -> &'static str {
+    match (project, after) {
+        (false, false) => {
+            "SELECT instance_uuid, record FROM servers
+             ORDER BY created_key DESC, seq DESC, instance_uuid DESC LIMIT $1"
+        }
+        (false, true) => {
+            "SELECT instance_uuid, record FROM servers
+             WHERE (created_key, seq, instance_uuid) < ($2, $3, $4)
+             ORDER BY created_key DESC, seq DESC, instance_uuid DESC LIMIT $1"
+        }
+        (true, false) => {
+            "SELECT instance_uuid, record FROM servers WHERE project_id = $2
+             ORDER BY created_key DESC, seq DESC, instance_uuid DESC LIMIT $1"
+        }
+        (true, true) => {
+            "SELECT instance_uuid, record FROM servers WHERE project_id = $2
+                AND (created_key, seq, instance_uuid) < ($3, $4, $5)
+             ORDER BY created_key DESC, seq DESC, instance_uuid DESC LIMIT $1"
+        }
+    }
+}
+
+impl PgStore {
+    /// Up to `max` servers in listing order after `after`, of `project` or of all projects.
+    pub fn servers_listed(
+        &self,
+        project: Option<&str>,
+        after: Option<&keys::ServerPosition>,
+        max: usize,
+    ) -> Result<Vec<(Uuid, Server)>> {
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let after = after.map(|&(created, seq, id)| (created, seq as i64, id));
+        let rows = self.call(|client| async move {
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&limit];
+            if let Some(project) = &project {
+                params.push(project);
+            }
+            if let Some((created, seq, id)) = &after {
+                params.extend([created as &(dyn ToSql + Sync), seq, id]);
+            }
+            let sql = listing_sql(project.is_some(), after.is_some());
+            let statement = client.prepare_cached(sql).await.map_err(db_error)?;
+            client.query(&statement, &params).await.map_err(db_error)
+        })?;
+        rows.iter()
+            .map(|row| Ok((row.get(0), decode_server(row.get(1))?)))
+            .collect()
+    }
+
+    /// Where `id` sorts in listings (a marker), None when there is no such server.
+    pub fn server_position(&self, id: &Uuid) -> Result<Option<keys::ServerPosition>> {
+        Ok(self.server(id)?.map(|s| {
+            let (created, seq) = s.list_position();
+            (created, seq, *id)
+        }))
     }
 }
 
@@ -199,7 +261,7 @@ async fn read_server_and_plain_page(
     );
     let found = found.map_err(db_error)?;
     Ok((
-        found.map(|r| decode(r.get(0))).transpose()?,
+        found.map(|r| decode_server(r.get(0))).transpose()?,
         Some(rows.map_err(db_error)?),
     ))
 }
@@ -221,7 +283,7 @@ pub(super) async fn server_record(
         .query_opt(&statement, &[id])
         .await
         .map_err(db_error)?;
-    row.map(|r| decode(r.get(0))).transpose()
+    row.map(|r| decode_server(r.get(0))).transpose()
 }
 
 /// The rows of a list page: `(start_time, seq, action)`, newest first.

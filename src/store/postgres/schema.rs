@@ -7,8 +7,15 @@ use tokio_postgres::{Client, NoTls};
 use super::db_error;
 use crate::store::{Result, StoreError};
 
+/// One step of a migration: SQL, or a rewrite SQL cannot do (records are bincode).
+enum Step {
+    Sql(&'static str),
+    /// Fills the v2 listing columns from each server's record.
+    FillServerListingColumns,
+}
+
 /// The migrations, in order; version N is the Nth. Never edit one that has shipped: add one.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[&[Step]] = &[&[Step::Sql(
     // 1: servers, actions (the action and its events in two columns, so that a list reads
     //    the actions alone), the recording-order sequence.
     "CREATE TABLE servers (
@@ -33,6 +40,24 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX actions_by_request ON actions (instance_uuid, request_id, start_time, seq);
     CREATE INDEX actions_by_update ON actions (instance_uuid, updated_at);
     CREATE SEQUENCE action_seq;",
+)],
+    // 2: what listing servers needs (Nova's `created_at desc, id desc`), as columns with an
+    //    index over all servers and one per project; `seq` is the registration order.
+    &[
+        Step::Sql(
+            "ALTER TABLE servers ADD COLUMN project_id text, ADD COLUMN created_key bigint,
+                ADD COLUMN seq bigint;
+            CREATE SEQUENCE server_seq;",
+        ),
+        Step::FillServerListingColumns,
+        Step::Sql(
+            "ALTER TABLE servers ALTER COLUMN project_id SET NOT NULL,
+                ALTER COLUMN created_key SET NOT NULL, ALTER COLUMN seq SET NOT NULL;
+            CREATE INDEX servers_listed ON servers (created_key, seq, instance_uuid);
+            CREATE INDEX servers_listed_by_project
+                ON servers (project_id, created_key, seq, instance_uuid);",
+        ),
+    ],
 ];
 
 pub const LATEST: i32 = MIGRATIONS.len() as i32;
@@ -79,9 +104,12 @@ async fn migrate_on(client: &mut Client) -> Result<i32> {
     while version < LATEST {
         let next = version + 1;
         let tx = client.transaction().await.map_err(db_error)?;
-        tx.batch_execute(MIGRATIONS[(next - 1) as usize])
-            .await
-            .map_err(db_error)?;
+        for step in MIGRATIONS[(next - 1) as usize] {
+            match step {
+                Step::Sql(sql) => tx.batch_execute(sql).await.map_err(db_error)?,
+                Step::FillServerListingColumns => fill_server_listing_columns(&tx).await?,
+            }
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version) VALUES ($1)",
             &[&next],
@@ -93,6 +121,29 @@ async fn migrate_on(client: &mut Client) -> Result<i32> {
         version = next;
     }
     Ok(version)
+}
+
+async fn fill_server_listing_columns(tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
+    let rows = tx
+        .query("SELECT instance_uuid, record FROM servers", &[])
+        .await
+        .map_err(db_error)?;
+    let update = tx
+        .prepare(
+            "UPDATE servers SET project_id = $2, created_key = $3, seq = $4
+             WHERE instance_uuid = $1",
+        )
+        .await
+        .map_err(db_error)?;
+    for row in &rows {
+        let id: uuid::Uuid = row.get(0);
+        let server = crate::store::decode_server(row.get(1))?;
+        let (created, seq) = server.list_position();
+        tx.execute(&update, &[&id, &server.project_id, &created, &(seq as i64)])
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
 }
 
 pub async fn current_version(client: &Client) -> Result<i32> {

@@ -22,7 +22,7 @@ use super::{PgStore, db_error, lock_key};
 use crate::model::{Action, Event, Server, ServerHistory};
 use crate::store::{
     ActionWithEvents, Applied, EventFinish, EventStart, ImportCounts, Result, ServerFields,
-    StoreError, Written, encode, semantics,
+    StoreError, Written, encode_server, semantics,
 };
 use crate::timeutil::Micros;
 
@@ -61,7 +61,11 @@ impl PgStore {
     pub fn apply_upsert_server(&self, id: &Uuid, fields: ServerFields) -> Result<Applied<Server>> {
         in_transaction!(self, id, exclusive, |tx| {
             let old = server_record(tx, id).await?;
-            let server = semantics::upserted_server(old.as_ref(), &fields);
+            let seq = match &old {
+                Some(old) => old.seq,
+                None => next_server_seq(tx).await?,
+            };
+            let server = semantics::upserted_server(old.as_ref(), &fields, seq);
             let changed = old.as_ref() != Some(&server);
             if changed {
                 put_server(tx, id, &server).await?;
@@ -124,8 +128,14 @@ impl PgStore {
     pub fn import_server(&self, history: &ServerHistory) -> Result<ImportCounts> {
         let id = &history.uuid;
         in_transaction!(self, id, exclusive, |tx| {
-            let known = server_record(tx, id).await?.is_some();
-            put_server(tx, id, &history.server).await?;
+            let old = server_record(tx, id).await?;
+            let known = old.is_some();
+            let seq = match &old {
+                Some(old) => old.seq,
+                None => next_server_seq(tx).await?,
+            };
+            let server = semantics::imported_server(old.as_ref(), &history.server, seq);
+            put_server(tx, id, &server).await?;
             let fresh = !known && !has_actions(tx, id).await?;
             let mut counts = ImportCounts {
                 servers: 1,
@@ -228,17 +238,36 @@ pub(super) fn lag_of(action: &Action) -> i64 {
 async fn put_server(tx: &Transaction<'_>, id: &Uuid, server: &Server) -> Result<()> {
     let statement = tx
         .prepare_cached(
-            "INSERT INTO servers (instance_uuid, record, deleted_at) VALUES ($1, $2, $3)
+            "INSERT INTO servers (instance_uuid, record, deleted_at, project_id, created_key, seq)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (instance_uuid)
-             DO UPDATE SET record = EXCLUDED.record, deleted_at = EXCLUDED.deleted_at",
+             DO UPDATE SET record = EXCLUDED.record, deleted_at = EXCLUDED.deleted_at,
+                project_id = EXCLUDED.project_id, created_key = EXCLUDED.created_key,
+                seq = EXCLUDED.seq",
         )
         .await
         .map_err(db_error)?;
     let deleted_at = server.deleted_at.filter(|_| server.deleted);
-    tx.execute(&statement, &[id, &encode(server), &deleted_at])
+    let (created, seq) = server.list_position();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+        id,
+        &encode_server(server),
+        &deleted_at,
+        &server.project_id,
+        &created,
+        &(seq as i64),
+    ];
+    tx.execute(&statement, &params).await.map_err(db_error)?;
+    Ok(())
+}
+
+/// A registration number for a new server (`Server::seq`).
+async fn next_server_seq(tx: &Transaction<'_>) -> Result<u64> {
+    let row = tx
+        .query_one("SELECT nextval('server_seq')", &[])
         .await
         .map_err(db_error)?;
-    Ok(())
+    Ok(row.get::<_, i64>(0) as u64)
 }
 
 async fn has_actions(tx: &Transaction<'_>, id: &Uuid) -> Result<bool> {

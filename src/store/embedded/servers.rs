@@ -1,0 +1,149 @@
+//! Listing servers: two index trees keyed by listing position (Nova's `created_at desc, id
+//! desc`), one over all servers and one per project, so that a page is a forward range scan.
+//!
+//! Index entries hold no data: a listing reads each server's record and skips an entry that no
+//! longer matches it. That lets the writes that are not one transaction (import, purge) add the
+//! new entry before the record and drop the old one after it: a crash in between leaves at most
+//! a stale entry, which is skipped, never a server missing from the index.
+
+use std::ops::Bound;
+
+use sled::transaction::TransactionalTree;
+use uuid::Uuid;
+
+use super::*;
+use crate::store::codec::decode_server;
+use crate::store::keys::{
+    ServerPosition, decode_server_position, project_position_key, project_prefix,
+    server_position_key,
+};
+
+fn position_of(id: &Uuid, server: &Server) -> ServerPosition {
+    let (created, seq) = server.list_position();
+    (created, seq, *id)
+}
+
+impl SledStore {
+    /// Up to `max` servers in listing order after `after` (from the first when None), of
+    /// `project` or of all projects.
+    pub fn servers_listed(
+        &self,
+        project: Option<&str>,
+        after: Option<&ServerPosition>,
+        max: usize,
+    ) -> Result<Vec<(Uuid, Server)>> {
+        let (tree, prefix) = match project {
+            Some(p) => (&self.servers_by_project, project_prefix(p)),
+            None => (&self.servers_by_created, Vec::new()),
+        };
+        let start = match after {
+            Some(position) => {
+                let mut key = prefix.clone();
+                key.extend_from_slice(&server_position_key(position));
+                Bound::Excluded(key)
+            }
+            None => Bound::Included(prefix.clone()),
+        };
+        let mut found = Vec::with_capacity(max.min(1000));
+        for key in tree.range::<Vec<u8>, _>((start, Bound::Unbounded)).keys() {
+            let key = key?;
+            if found.len() == max || !key.starts_with(&prefix) {
+                break;
+            }
+            let position = decode_server_position(&key)
+                .ok_or_else(|| StoreError::Corrupt("server listing key".into()))?;
+            let id = position.2;
+            match self.server(&id)? {
+                Some(server)
+                    if position_of(&id, &server) == position
+                        && project.is_none_or(|p| p == server.project_id) =>
+                {
+                    found.push((id, server))
+                }
+                _ => continue, // stale: see the module comment
+            }
+        }
+        Ok(found)
+    }
+
+    /// Where `id` sorts in listings (a marker), None when there is no such server.
+    pub fn server_position(&self, id: &Uuid) -> Result<Option<ServerPosition>> {
+        Ok(self.server(id)?.map(|s| position_of(id, &s)))
+    }
+
+    /// Adds `server`'s index entries (before its record is written).
+    pub(super) fn index_server(&self, id: &Uuid, server: &Server) -> Result<()> {
+        let position = position_of(id, server);
+        self.servers_by_created
+            .insert(server_position_key(&position), &[])?;
+        self.servers_by_project
+            .insert(project_position_key(&server.project_id, &position), &[])?;
+        Ok(())
+    }
+
+    /// Drops `old`'s index entries unless `new` (the record now stored) has the same ones.
+    pub(super) fn unindex_server(
+        &self,
+        id: &Uuid,
+        old: &Server,
+        new: Option<&Server>,
+    ) -> Result<()> {
+        let position = position_of(id, old);
+        let moved = new.is_none_or(|n| position_of(id, n) != position);
+        if moved {
+            self.servers_by_created
+                .remove(server_position_key(&position))?;
+        }
+        if moved || new.is_some_and(|n| n.project_id != old.project_id) {
+            self.servers_by_project
+                .remove(project_position_key(&old.project_id, &position))?;
+        }
+        Ok(())
+    }
+
+    /// Builds both index trees from the server records: the layout-5 migration.
+    pub(super) fn build_server_index(&self) -> Result<u64> {
+        let mut indexed = 0;
+        for item in self.servers.iter() {
+            let (key, bytes) = item?;
+            let id = Uuid::from_slice(&key).map_err(|_| StoreError::Corrupt("server key".into()))?;
+            match decode_server(&bytes) {
+                Ok(server) => self.index_server(&id, &server)?,
+                // Reading it fails as before; the rest of the store stays usable.
+                Err(e) => log::error!("server {id} is not indexed for listing: {e}"),
+            }
+            indexed += 1;
+        }
+        Ok(indexed)
+    }
+}
+
+fn same_entries(id: &Uuid, a: &Server, b: &Server) -> bool {
+    position_of(id, a) == position_of(id, b) && a.project_id == b.project_id
+}
+
+/// The index changes of a server write made in one transaction.
+pub(super) fn reindex_in(
+    (by_created, by_project): (&TransactionalTree, &TransactionalTree),
+    id: &Uuid,
+    old: Option<&Server>,
+    new: Option<&Server>,
+) -> TxResult<()> {
+    if let (Some(old), Some(new)) = (old, new) {
+        if same_entries(id, old, new) {
+            return Ok(());
+        }
+    }
+    if let Some(old) = old {
+        let position = position_of(id, old);
+        by_created.remove(&server_position_key(&position)[..])?;
+        by_project.remove(project_position_key(&old.project_id, &position))?;
+    }
+    if let Some(new) = new {
+        let position = position_of(id, new);
+        by_created.insert(&server_position_key(&position)[..], &[][..])?;
+        by_project.insert(project_position_key(&new.project_id, &position), &[][..])?;
+    }
+    Ok(())
+}
+
