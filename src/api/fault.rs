@@ -30,6 +30,8 @@ pub enum Fault {
     ProjectMismatch { url: String, caller: Option<String> },
     /// 403: the policy rule that refused.
     Forbidden(&'static str),
+    /// 403 with Nova's own words (not a policy rule).
+    ForbiddenMessage(String),
     /// 404: no such server for this caller (absent, another project's, or deleted and hidden).
     InstanceNotFound(String),
     /// 404: no action with this request id (read API).
@@ -81,7 +83,7 @@ impl Fault {
             | Fault::MarkerNotFound
             | Fault::BadImportLine { .. } => 400,
             Fault::Unauthorized => 401,
-            Fault::Forbidden(_) => 403,
+            Fault::Forbidden(_) | Fault::ForbiddenMessage(_) => 403,
             Fault::InstanceNotFound(_)
             | Fault::ActionNotFound(_)
             | Fault::WriteActionNotFound { .. }
@@ -123,6 +125,7 @@ impl Fault {
             ),
             Fault::MarkerNotFound => "Marker None could not be found.".into(),
             Fault::Forbidden(rule) => format!("Policy doesn't allow {rule} to be performed."),
+            Fault::ForbiddenMessage(m) => m.clone(),
             // The id from the path in full, as Nova does (a path is bounded by the head limit).
             Fault::InstanceNotFound(id) => format!("Instance {id} could not be found."),
             Fault::ActionNotFound(rid) => format!("Action {rid} not found"),

@@ -142,6 +142,7 @@ pub struct ServersQuery {
     /// Every `name` given: Nova ANDs repeated regex filters... it keeps the last; see `last`.
     pub names: Vec<regex::Regex>,
     pub deleted: Option<String>,
+    pub statuses: Vec<String>,
     pub all_tenants: Option<String>,
     /// `project_id` or its alias `tenant_id`, whichever came last.
     pub project: Option<String>,
@@ -152,14 +153,56 @@ pub struct ServersQuery {
 /// The query parameters Nova's server listing schema names (`query_params_v275`): from 2.75
 /// any other is a 400.
 const SERVER_LIST_PARAMS: &[&str] = &[
-    "user_id", "project_id", "tenant_id", "launch_index", "image_ref", "image", "kernel_id",
-    "ramdisk_id", "hostname", "key_name", "power_state", "vm_state", "task_state", "host",
-    "node", "flavor", "reservation_id", "launched_at", "terminated_at", "availability_zone",
-    "name", "display_name", "description", "display_description", "locked_by", "uuid",
-    "root_device_name", "config_drive", "access_ip_v4", "access_ip_v6", "auto_disk_config",
-    "progress", "sort_key", "sort_dir", "all_tenants", "soft_deleted", "deleted", "status",
-    "changes-since", "ip", "ip6", "created_at", "tags", "tags-any", "not-tags",
-    "not-tags-any", "changes-before", "locked", "limit", "marker",
+    "user_id",
+    "project_id",
+    "tenant_id",
+    "launch_index",
+    "image_ref",
+    "image",
+    "kernel_id",
+    "ramdisk_id",
+    "hostname",
+    "key_name",
+    "power_state",
+    "vm_state",
+    "task_state",
+    "host",
+    "node",
+    "flavor",
+    "reservation_id",
+    "launched_at",
+    "terminated_at",
+    "availability_zone",
+    "name",
+    "display_name",
+    "description",
+    "display_description",
+    "locked_by",
+    "uuid",
+    "root_device_name",
+    "config_drive",
+    "access_ip_v4",
+    "access_ip_v6",
+    "auto_disk_config",
+    "progress",
+    "sort_key",
+    "sort_dir",
+    "all_tenants",
+    "soft_deleted",
+    "deleted",
+    "status",
+    "changes-since",
+    "ip",
+    "ip6",
+    "created_at",
+    "tags",
+    "tags-any",
+    "not-tags",
+    "not-tags-any",
+    "changes-before",
+    "locked",
+    "limit",
+    "marker",
 ];
 
 /// What a non-admin may filter by, and from which version (Nova's `_get_server_search_options`).
@@ -214,9 +257,8 @@ fn regex_param(pairs: &[(String, String)], name: &str) -> Result<Vec<regex::Rege
         .into_iter()
         .map(|v| {
             let compiled = (!v.is_empty()).then(|| regex::Regex::new(v).ok()).flatten();
-            compiled.ok_or_else(|| {
-                invalid(name, v, &format!("{} is not a 'regex'", py_repr_str(v)))
-            })
+            compiled
+                .ok_or_else(|| invalid(name, v, &format!("{} is not a 'regex'", py_repr_str(v))))
         })
         .collect()
 }
@@ -238,6 +280,27 @@ fn multi_time(pairs: &[(String, String)], name: &str) -> Result<Option<Micros>, 
     Ok(parsed)
 }
 
+/// jsonschema's `additionalProperties: false` next to `patternProperties: {"^_": {}}`: names
+/// starting with `_` pass, any other unknown one is named.
+fn reject_unknown_unless_private(pairs: &[(String, String)], known: &[&str]) -> Result<(), String> {
+    let mut unknown: Vec<&str> = pairs
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !known.contains(k) && !k.starts_with('_'))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    unknown.sort_unstable();
+    unknown.dedup();
+    let names: Vec<String> = unknown.iter().map(|n| py_repr_str(n)).collect();
+    let verb = if unknown.len() == 1 { "does" } else { "do" };
+    Err(format!(
+        "{} {verb} not match any of the regexes: '^_'",
+        names.join(", ")
+    ))
+}
+
 /// Validates a server listing query at `version`.
 pub fn servers_list(
     pairs: &[(String, String)],
@@ -246,9 +309,14 @@ pub fn servers_list(
     let mut limit = None;
     for v in values(pairs, "limit") {
         check_limit(v)?;
-        limit = Some(v.strip_suffix('\n').unwrap_or(v).bytes().fold(0u64, |n, d| {
-            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-        }));
+        limit = Some(
+            v.strip_suffix('\n')
+                .unwrap_or(v)
+                .bytes()
+                .fold(0u64, |n, d| {
+                    n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+                }),
+        );
     }
     let names = regex_param(pairs, "name")?;
     let since = multi_time(pairs, "changes-since")?;
@@ -258,7 +326,7 @@ pub fn servers_list(
         None
     };
     if version.at_least(crate::api::version::STRICT_SERVER_QUERY) {
-        reject_unknown(pairs, SERVER_LIST_PARAMS)?;
+        reject_unknown_unless_private(pairs, SERVER_LIST_PARAMS)?;
     }
     let project = pairs
         .iter()
@@ -267,11 +335,16 @@ pub fn servers_list(
         .map(|(_, v)| v.clone());
     Ok(ServersQuery {
         limit,
-        marker: last(pairs, "marker"),
+        // An empty marker is no marker.
+        marker: last(pairs, "marker").filter(|m| !m.is_empty()),
         since,
         before,
         names,
         deleted: last(pairs, "deleted"),
+        statuses: values(pairs, "status")
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         all_tenants: last(pairs, "all_tenants"),
         project,
         user_id: last(pairs, "user_id"),
@@ -304,7 +377,7 @@ pub fn is_all_tenants(value: &str) -> Result<bool, String> {
         "1" | "t" | "true" | "on" | "y" | "yes" => Ok(true),
         "0" | "f" | "false" | "off" | "n" | "no" => Ok(false),
         _ => Err(format!(
-            "Invalid input received: Unrecognized value '{value}', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'"
+            "Unrecognized value '{value}', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'"
         )),
     }
 }

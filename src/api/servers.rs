@@ -66,16 +66,13 @@ impl Request<'_> {
 
     /// Nova's default policy target: the caller's own project.
     fn allows_own(&self, rule: &str) -> bool {
-        self.caller.allows(rule, self.caller.project().unwrap_or(""))
+        self.caller
+            .allows(rule, self.caller.project().unwrap_or(""))
     }
 
     /// Whether the caller sees `server` at all: Nova's `project_only` instance lookup.
     fn can_see(&self, server: &Server) -> bool {
-        self.caller.is_admin()
-            || self
-                .caller
-                .project()
-                .is_none_or(|p| p == server.project_id)
+        self.caller.is_admin() || self.caller.project().is_none_or(|p| p == server.project_id)
     }
 }
 
@@ -118,6 +115,8 @@ struct Filter {
     since: Option<Micros>,
     before: Option<Micros>,
     names: Vec<Regex>,
+    /// Shown statuses, any of which passes (empty: all).
+    statuses: Vec<String>,
     user_id: Option<String>,
     host: Option<String>,
 }
@@ -131,11 +130,19 @@ impl Filter {
         self.deleted.is_none_or(|d| d == s.deleted)
             && within(self.since, |u, b| u >= b)
             && within(self.before, |u, b| u <= b)
-            && self.names.iter().all(|re| {
-                s.name.as_deref().is_some_and(|n| re.is_match(n))
-            })
-            && self.user_id.as_ref().is_none_or(|u| s.user_id.as_ref() == Some(u))
-            && self.host.as_ref().is_none_or(|h| s.host.as_ref() == Some(h))
+            && self
+                .names
+                .iter()
+                .all(|re| s.name.as_deref().is_some_and(|n| re.is_match(n)))
+            && (self.statuses.is_empty() || self.statuses.iter().any(|st| st == s.shown_status()))
+            && self
+                .user_id
+                .as_ref()
+                .is_none_or(|u| s.user_id.as_ref() == Some(u))
+            && self
+                .host
+                .as_ref()
+                .is_none_or(|h| s.host.as_ref() == Some(h))
     }
 }
 
@@ -150,7 +157,11 @@ pub async fn list(r: &Request<'_>, listing: Listing) -> Outcome {
     }
     let plan = plan(r, listing, &checked)?;
     let Some(plan) = plan else {
-        return Ok(Reply::json(200, r.call.content_type(), br#"{"servers": []}"#.to_vec()));
+        return Ok(Reply::json(
+            200,
+            r.call.content_type(),
+            br#"{"servers": []}"#.to_vec(),
+        ));
     };
     let limit = plan.limit;
     let store = &r.call.state.store;
@@ -189,9 +200,12 @@ pub async fn list(r: &Request<'_>, listing: Listing) -> Outcome {
 fn plan(r: &Request<'_>, listing: Listing, q: &query::ServersQuery) -> Result<Option<Plan>, Fault> {
     // A non-admin's other filters are dropped silently (`remove_invalid_options`).
     let all_filters = r.allows_own(policy::SERVERS_ALL_FILTERS);
-    let kept = |name: &str| all_filters || query::NON_ADMIN_FILTERS.iter().any(|(n, since)| {
-        *n == name && r.version.at_least(*since)
-    });
+    let kept = |name: &str| {
+        all_filters
+            || query::NON_ADMIN_FILTERS
+                .iter()
+                .any(|(n, since)| *n == name && r.version.at_least(*since))
+    };
     let since = q.since.filter(|_| kept("changes-since"));
     let before = q.before.filter(|_| kept("changes-before"));
     if let (Some(since), Some(before)) = (since, before) {
@@ -201,7 +215,25 @@ fn plan(r: &Request<'_>, listing: Listing, q: &query::ServersQuery) -> Result<Op
             ));
         }
     }
+    // Nova turns statuses into vm states; one it does not know lists nothing (a 400 from 2.38).
+    let statuses: Vec<String> = q.statuses.iter().map(|s| s.to_uppercase()).collect();
+    if statuses
+        .iter()
+        .any(|s| !crate::input::SERVER_STATUSES.contains(&s.as_str()))
+    {
+        if r.version.at_least(Version(38)) {
+            return Err(Fault::BadRequest("Invalid status value".into()));
+        }
+        return Ok(None);
+    }
+    let only_deleted = statuses == ["DELETED"];
+    if only_deleted && !r.caller.is_admin() {
+        return Err(Fault::ForbiddenMessage(
+            "Only administrators may list deleted instances".into(),
+        ));
+    }
     let deleted = match q.deleted.as_deref().filter(|_| kept("deleted")) {
+        _ if only_deleted => Some(true),
         Some(value) => Some(query::bool_from_string(value)),
         None if since.is_none() && before.is_none() => Some(false),
         None => None,
@@ -244,6 +276,7 @@ fn plan(r: &Request<'_>, listing: Listing, q: &query::ServersQuery) -> Result<Op
             since,
             before,
             names,
+            statuses,
             user_id,
             host: q.host.clone().filter(|_| kept("host")),
         },
@@ -316,25 +349,25 @@ impl<'a> Document<'a> {
     fn write_brief(&self, out: &mut Vec<u8>, id: &Uuid, s: &Server) {
         let id = id.hyphenated().to_string();
         let mut o = Obj::begin(out);
-        o.str("id", &id);
+        o.str("id", &id).opt_str("name", s.name.as_deref());
         self.links(o.key("links"), &id);
-        o.opt_str("name", s.name.as_deref());
         o.end();
     }
 
     fn write(&self, out: &mut Vec<u8>, id: &Uuid, s: &Server) {
         let id = id.hyphenated().to_string();
         let isotime = |t: Option<Micros>| isotime(t.unwrap_or(self.now));
+        // Nova's document is sorted by key up to `updated`, its extensions after.
         let mut o = Obj::begin(out);
-        o.str("id", &id)
-            .opt_str("name", s.name.as_deref())
+        o.str("created", &isotime(s.created_at))
+            .str("hostId", &host_id(&s.project_id, s.host.as_deref()))
+            .str("id", &id);
+        self.links(o.key("links"), &id);
+        o.opt_str("name", s.name.as_deref())
             .str("status", s.shown_status())
             .str("tenant_id", &s.project_id)
             .str("user_id", s.user_id.as_deref().unwrap_or(""))
-            .str("hostId", &host_id(&s.project_id, s.host.as_deref()))
-            .str("created", &isotime(s.created_at))
             .str("updated", &isotime(s.updated_at));
-        self.links(o.key("links"), &id);
         if self
             .r
             .caller

@@ -179,15 +179,29 @@ pub fn next_link(
     collection: &str,
     last: &str,
 ) -> String {
-    let url = url_join(&[&application_url(call), project_in_url(call, caller), collection]);
-    let mut params: Vec<(&str, &str)> = pairs
+    let url = url_join(&[
+        &application_url(call),
+        project_in_url(call, caller),
+        collection,
+    ]);
+    // Python: `OrderedDict(sorted(request.params.items()))` keeps a repeated name's last value
+    // at its first place; setting `marker` then replaces it in place or appends it.
+    let mut sorted: Vec<(&str, &str)> = pairs
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    params.sort_by(|a, b| a.0.cmp(b.0));
-    params.dedup_by(|a, b| a.0 == b.0);
-    params.retain(|(k, _)| *k != "marker");
-    params.push(("marker", last));
+    sorted.sort_by(|a, b| a.cmp(b));
+    let mut params: Vec<(&str, &str)> = Vec::with_capacity(sorted.len() + 1);
+    for (k, v) in sorted {
+        match params.last_mut() {
+            Some(prev) if prev.0 == k => prev.1 = v,
+            _ => params.push((k, v)),
+        }
+    }
+    match params.iter_mut().find(|(k, _)| *k == "marker") {
+        Some(marker) => marker.1 = last,
+        None => params.push(("marker", last)),
+    }
     format!("{url}?{}", crate::pytext::urlencode(&params))
 }
 

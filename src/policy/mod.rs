@@ -139,10 +139,7 @@ pub const DEFAULTS: &[DefaultRule] = &[
         name: SERVER_EXTENDED_ATTRIBUTES,
         check: "rule:context_is_admin",
         description: "Return extended attributes for server (`OS-EXT-SRV-ATTR:host`).",
-        operations: &[
-            ("GET", "/servers/{id}"),
-            ("GET", "/servers/detail"),
-        ],
+        operations: &[("GET", "/servers/{id}"), ("GET", "/servers/detail")],
         scope_types: &["project"],
     },
     DefaultRule {

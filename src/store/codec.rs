@@ -95,4 +95,3 @@ pub(super) fn decode_view<'a>(bytes: &'a [u8]) -> Result<ActionView<'a>> {
         .map(|(view, _)| view)
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
-

@@ -27,8 +27,8 @@ pub use interface::{
     ActionFilter, ActionStart, ActionWithEvents, After, Applied, Cursor, EventFinish, EventStart,
     ImportCounts, PageEnd, PageQuery, ServerFields, Written,
 };
-pub use keys::ServerPosition;
 use keys::ActionKey;
+pub use keys::ServerPosition;
 pub use postgres::PgStore;
 
 use crate::config::{Backend, Config};

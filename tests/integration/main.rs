@@ -17,4 +17,5 @@ mod policy;
 mod postgres;
 mod reads;
 mod real_keystone;
+mod servers_golden;
 mod writes;

@@ -37,7 +37,8 @@ impl SledStore {
         self.finish_purge_of(id)?;
         self.commit.note(*id);
         let old = self.server(id)?;
-        let server = semantics::imported_server(old.as_ref(), &history.server, self.db.generate_id()?);
+        let server =
+            semantics::imported_server(old.as_ref(), &history.server, self.db.generate_id()?);
         self.index_server(id, &server)?;
         self.servers.insert(id.as_bytes(), encode_server(&server))?;
         if let Some(old) = &old {

@@ -530,7 +530,13 @@ impl Model {
                     Some(old) => old.seq,
                     None => self.next_server_seq(),
                 };
-                self.servers.insert(id, Server { seq, ..h.server.clone() });
+                self.servers.insert(
+                    id,
+                    Server {
+                        seq,
+                        ..h.server.clone()
+                    },
+                );
                 let (mut actions, mut events, mut unchanged) = (0, 0, 0);
                 let mut claimed = Vec::new();
                 for (action, evs) in &h.actions {

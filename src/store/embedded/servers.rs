@@ -106,7 +106,8 @@ impl SledStore {
         let mut indexed = 0;
         for item in self.servers.iter() {
             let (key, bytes) = item?;
-            let id = Uuid::from_slice(&key).map_err(|_| StoreError::Corrupt("server key".into()))?;
+            let id =
+                Uuid::from_slice(&key).map_err(|_| StoreError::Corrupt("server key".into()))?;
             match decode_server(&bytes) {
                 Ok(server) => self.index_server(&id, &server)?,
                 // Reading it fails as before; the rest of the store stays usable.
@@ -146,4 +147,3 @@ pub(super) fn reindex_in(
     }
     Ok(())
 }
-

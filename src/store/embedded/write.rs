@@ -19,7 +19,11 @@ impl SledStore {
         let _one_writer = self.write_lock(id)?;
         self.finish_purge_of(id)?;
         let seq = self.db.generate_id()?;
-        let trees = (&self.servers, &self.servers_by_created, &self.servers_by_project);
+        let trees = (
+            &self.servers,
+            &self.servers_by_created,
+            &self.servers_by_project,
+        );
         let written = trees.transaction(|(servers, by_created, by_project)| {
             let old: Option<Server> = servers
                 .get(id.as_bytes())?

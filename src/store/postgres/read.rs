@@ -11,8 +11,8 @@ use crate::model::{Action, ActionView, Event, Server};
 use crate::store::codec::decode_view;
 use crate::store::keys::{self, ActionKey};
 use crate::store::{
-    ActionWithEvents, After, Cursor, PageEnd, PageQuery, Result, StoreError, decode,
-    decode_server, encode,
+    ActionWithEvents, After, Cursor, PageEnd, PageQuery, Result, StoreError, decode, decode_server,
+    encode,
 };
 use crate::timeutil::Micros;
 

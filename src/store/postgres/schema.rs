@@ -15,10 +15,11 @@ enum Step {
 }
 
 /// The migrations, in order; version N is the Nth. Never edit one that has shipped: add one.
-const MIGRATIONS: &[&[Step]] = &[&[Step::Sql(
-    // 1: servers, actions (the action and its events in two columns, so that a list reads
-    //    the actions alone), the recording-order sequence.
-    "CREATE TABLE servers (
+const MIGRATIONS: &[&[Step]] = &[
+    &[Step::Sql(
+        // 1: servers, actions (the action and its events in two columns, so that a list reads
+        //    the actions alone), the recording-order sequence.
+        "CREATE TABLE servers (
         instance_uuid uuid PRIMARY KEY,
         record bytea NOT NULL,
         deleted_at bigint,
@@ -40,7 +41,7 @@ const MIGRATIONS: &[&[Step]] = &[&[Step::Sql(
     CREATE UNIQUE INDEX actions_by_request ON actions (instance_uuid, request_id, start_time, seq);
     CREATE INDEX actions_by_update ON actions (instance_uuid, updated_at);
     CREATE SEQUENCE action_seq;",
-)],
+    )],
     // 2: what listing servers needs (Nova's `created_at desc, id desc`), as columns with an
     //    index over all servers and one per project; `seq` is the registration order.
     &[
