@@ -248,7 +248,7 @@ fn values<'a>(pairs: &'a [(String, String)], name: &str) -> Vec<&'a str> {
 
 /// webob's `MultiDict` read into a dict: the last value of a repeated parameter.
 fn last(pairs: &[(String, String)], name: &str) -> Option<String> {
-    values(pairs, name).last().map(|v| v.to_string())
+    values(pairs, name).last().map(ToString::to_string)
 }
 
 /// Python's `re.compile` as Nova's `regex` format checker uses it; an empty pattern fails too.

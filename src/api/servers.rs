@@ -104,7 +104,8 @@ struct Plan {
     project: Option<String>,
     filter: Filter,
     limit: usize,
-    after: Option<ServerPosition>,
+    /// The marker's id: the listing starts after it.
+    marker: Option<Uuid>,
 }
 
 /// The filters applied to each server of the scan, in Nova's terms.
@@ -164,8 +165,11 @@ pub async fn list(r: &Request<'_>, listing: Listing) -> Outcome {
         ));
     };
     let limit = plan.limit;
+    let marker = q_marker(&checked);
     let store = &r.call.state.store;
-    let found = store.run(move |s| scan(s, &plan)).await?;
+    let Some(found) = store.run(move |s| scan(s, &plan)).await? else {
+        return Err(marker_not_found(&marker));
+    };
     let mut body = Vec::with_capacity(256 + found.len() * 700);
     let mut outer = Obj::begin(&mut body);
     let doc = Document::new(r, now_micros());
@@ -265,9 +269,9 @@ fn plan(r: &Request<'_>, listing: Listing, q: &query::ServersQuery) -> Result<Op
     if limit == 0 {
         return Ok(None);
     }
-    let after = match &q.marker {
+    let marker = match &q.marker {
         None => None,
-        Some(marker) => Some(marker_position(&r.call.state.store, marker)?),
+        Some(text) => Some(server_uuid(text).ok_or_else(|| marker_not_found(text))?),
     };
     Ok(Some(Plan {
         project,
@@ -281,22 +285,30 @@ fn plan(r: &Request<'_>, listing: Listing, q: &query::ServersQuery) -> Result<Op
             host: q.host.clone().filter(|_| kept("host")),
         },
         limit: usize::try_from(limit).unwrap_or(usize::MAX),
-        after,
+        marker,
     }))
 }
 
-/// Any server Nova knows is a valid marker, deleted or another project's.
-fn marker_position(store: &Store, marker: &str) -> Result<ServerPosition, Fault> {
-    let unknown = || Fault::BadRequest(format!("marker [{marker}] not found"));
-    let id = server_uuid(marker).ok_or_else(unknown)?;
-    store.server_position(&id)?.ok_or_else(unknown)
+fn marker_not_found(marker: &str) -> Fault {
+    Fault::BadRequest(format!("marker [{marker}] not found"))
+}
+
+fn q_marker(q: &query::ServersQuery) -> String {
+    q.marker.clone().unwrap_or_default()
 }
 
 /// Reads servers in listing order until `limit` pass the filter: memory bounded by the page,
-/// time by how many servers the filter skips.
-fn scan(store: &Store, plan: &Plan) -> crate::store::Result<Vec<(Uuid, Server)>> {
+/// time by how many servers the filter skips. None when the marker names no server (any server
+/// the store holds is a valid marker, deleted or another project's, as in Nova).
+fn scan(store: &Store, plan: &Plan) -> crate::store::Result<Option<Vec<(Uuid, Server)>>> {
     let mut found = Vec::with_capacity(plan.limit.min(1000));
-    let mut after = plan.after;
+    let mut after: Option<ServerPosition> = match plan.marker {
+        None => None,
+        Some(id) => match store.server_position(&id)? {
+            Some(position) => Some(position),
+            None => return Ok(None),
+        },
+    };
     let batch = plan.limit.clamp(1, SCAN_BATCH);
     loop {
         let servers = store.servers_listed(plan.project.as_deref(), after.as_ref(), batch)?;
@@ -307,12 +319,12 @@ fn scan(store: &Store, plan: &Plan) -> crate::store::Result<Vec<(Uuid, Server)>>
             if plan.filter.admits(&server) {
                 found.push((id, server));
                 if found.len() == plan.limit {
-                    return Ok(found);
+                    return Ok(Some(found));
                 }
             }
         }
         if exhausted {
-            return Ok(found);
+            return Ok(Some(found));
         }
     }
 }

@@ -190,7 +190,7 @@ pub fn next_link(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    sorted.sort_by(|a, b| a.cmp(b));
+    sorted.sort();
     let mut params: Vec<(&str, &str)> = Vec::with_capacity(sorted.len() + 1);
     for (k, v) in sorted {
         match params.last_mut() {
@@ -210,7 +210,7 @@ pub fn next_link(
 pub fn server_link_bases(call: &Call<'_>, caller: &Caller) -> (String, String) {
     let project = project_in_url(call, caller);
     let versioned = application_url(call);
-    let unversioned = format!("{}", call.host_url());
+    let unversioned = call.host_url();
     let unversioned = match &call.state.config.api.compute_link_prefix {
         Some(prefix) => update_link_prefix(&unversioned, prefix),
         None => unversioned,

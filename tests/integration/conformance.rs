@@ -1433,8 +1433,8 @@ fn an_internal_failure_leaks_nothing() {
             crate::backend::sql(
                 &crate::backend::database_for(url, &store),
                 &format!(
-                    "INSERT INTO servers (instance_uuid, record) VALUES \
-                     ('f5000000-0000-4000-8000-000000000001', '\\x{hex}')"
+                    "INSERT INTO servers (instance_uuid, record, project_id, created_key, seq) \
+                     VALUES ('f5000000-0000-4000-8000-000000000001', '\\x{hex}', 'p', 0, 0)"
                 ),
             )
             .unwrap();

@@ -118,8 +118,9 @@ fn list_marker_and_time_filter_pages_are_index_scans_on_a_long_history() {
     drop(node(&database, &dir.0.join("log"), &[]));
     sql(
         &database,
-        "INSERT INTO servers (instance_uuid, record)
-             SELECT ('d' || lpad(n::text, 7, '0') || '-0000-4000-8000-000000000000')::uuid, '\\x01'
+        "INSERT INTO servers (instance_uuid, record, project_id, created_key, seq)
+             SELECT ('d' || lpad(n::text, 7, '0') || '-0000-4000-8000-000000000000')::uuid, '\\x01',
+                    'p' || (n % 5), n, n
              FROM generate_series(0, 50) n;
          INSERT INTO actions (instance_uuid, start_time, seq, request_id, updated_at, action, events)
              SELECT ('d' || lpad((n % 51)::text, 7, '0') || '-0000-4000-8000-000000000000')::uuid,

@@ -305,6 +305,7 @@ impl Model {
 
     /// `action_key_for`: the action an event or finish goes to, and whether it was found by its
     /// request id (only then is `updated_at` bumped).
+    #[allow(clippy::result_large_err)] // a test's error path
     fn target(&self, server: &Uuid, rid: &str, fallback: bool) -> Result<(usize, bool), Outcome> {
         if !self.servers.contains_key(server) {
             return Err(Outcome::ServerNotFound(*server));
@@ -854,8 +855,10 @@ fn unnumbered(server: Option<Server>) -> Option<Server> {
 }
 
 fn model_view(m: &Model) -> View {
-    let mut view = View::default();
-    view.listings = model_listings(m);
+    let mut view = View {
+        listings: model_listings(m),
+        ..View::default()
+    };
     for n in 0..SERVERS {
         let id = server_id(n);
         let actions = m.actions.get(&id).cloned().unwrap_or_default();
@@ -887,8 +890,10 @@ fn model_view(m: &Model) -> View {
 
 /// Everything a reader can see, from the store, through the storage interface.
 fn store_view(s: &Store) -> View {
-    let mut view = View::default();
-    view.listings = store_listings(s);
+    let mut view = View {
+        listings: store_listings(s),
+        ..View::default()
+    };
     for n in 0..SERVERS {
         let id = server_id(n);
         view.servers.push(unnumbered(s.server(&id).unwrap()));

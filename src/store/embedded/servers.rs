@@ -58,7 +58,7 @@ impl SledStore {
                     if position_of(&id, &server) == position
                         && project.is_none_or(|p| p == server.project_id) =>
                 {
-                    found.push((id, server))
+                    found.push((id, server));
                 }
                 _ => continue, // stale: see the module comment
             }
