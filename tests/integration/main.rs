@@ -17,5 +17,6 @@ mod policy;
 mod postgres;
 mod reads;
 mod real_keystone;
+mod servers;
 mod servers_golden;
 mod writes;

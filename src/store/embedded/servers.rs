@@ -147,3 +147,59 @@ pub(super) fn reindex_in(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ServerV1;
+    use crate::store::codec::encode;
+
+    /// A layout-5 store (what the previous release wrote: server records without names, no
+    /// listing trees) opens as layout 6 with every server listed in Nova's order.
+    #[test]
+    fn a_layout_5_store_gets_its_listing_indexes_on_open() {
+        let dir = std::env::temp_dir().join(format!("nova-actions-unit-{}", Uuid::new_v4()));
+        let ids: Vec<Uuid> = (1..=3).map(Uuid::from_u128).collect();
+        {
+            let db = sled::open(&dir).unwrap();
+            db.insert("format", &[5u8]).unwrap();
+            let servers = db.open_tree("servers").unwrap();
+            for (n, id) in ids.iter().enumerate() {
+                let v1 = ServerV1 {
+                    project_id: if n == 1 { "q".into() } else { "p".into() },
+                    user_id: None,
+                    host: None,
+                    created_at: Some(n as i64),
+                    deleted: false,
+                    deleted_at: None,
+                };
+                servers.insert(id.as_bytes(), encode(&v1)).unwrap();
+            }
+            db.flush().unwrap();
+        }
+        let store = SledStore::open(&dir).unwrap();
+        assert_eq!(store.db.get("format").unwrap().unwrap().as_ref(), [6]);
+        let listed = |project| -> Vec<Uuid> {
+            let page = store.servers_listed(project, None, 10).unwrap();
+            page.into_iter().map(|(id, _)| id).collect()
+        };
+        assert_eq!(listed(None), vec![ids[2], ids[1], ids[0]], "newest first");
+        assert_eq!(listed(Some("p")), vec![ids[2], ids[0]]);
+        assert_eq!(listed(Some("q")), vec![ids[1]]);
+        // Moving a server to another project moves its project entry.
+        let moved = Server {
+            project_id: "p".into(),
+            ..store.server(&ids[1]).unwrap().unwrap()
+        };
+        let history = crate::model::ServerHistory {
+            uuid: ids[1],
+            server: moved,
+            actions: vec![],
+        };
+        store.import_server(&history).unwrap();
+        assert_eq!(listed(Some("q")), Vec::<Uuid>::new());
+        assert_eq!(listed(Some("p")), vec![ids[2], ids[1], ids[0]]);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
