@@ -148,6 +148,9 @@ pub struct ServersQuery {
     pub project: Option<String>,
     pub user_id: Option<String>,
     pub host: Option<String>,
+    /// Every `sort_dir` given: checked (Nova's database layer refuses unknown ones), not
+    /// honoured (the order is always Nova's default).
+    pub sort_dirs: Vec<String>,
 }
 
 /// The query parameters Nova's server listing schema names (`query_params_v275`): from 2.75
@@ -349,6 +352,10 @@ pub fn servers_list(
         project,
         user_id: last(pairs, "user_id"),
         host: last(pairs, "host"),
+        sort_dirs: values(pairs, "sort_dir")
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
     })
 }
 

@@ -264,6 +264,11 @@ fn plan(r: &Request<'_>, listing: Listing, q: &query::ServersQuery) -> Result<Op
     } else {
         Vec::new()
     };
+    if q.sort_dirs.iter().any(|d| d != "asc" && d != "desc") {
+        return Err(Fault::BadRequest(
+            "Invalid input received: Unknown sort direction, must be 'desc' or 'asc'".into(),
+        ));
+    }
     let max_limit = r.call.state.config.api.max_limit;
     let limit = q.limit.map_or(max_limit, |l| l.min(max_limit));
     if limit == 0 {

@@ -202,6 +202,69 @@ fn list_marker_and_time_filter_pages_are_index_scans_on_a_long_history() {
     );
 }
 
+/// Server listings (all servers, one project's; first page and after a marker) are backward
+/// scans of the listing indexes that stop at the page, on 100,000 servers: a project that owns
+/// 1% of them is read from its own index, never by filtering the global one.
+#[test]
+fn server_listing_pages_are_index_scans_over_many_servers() {
+    let Some(url) = postgres_for("server_listing_pages_are_index_scans") else {
+        return;
+    };
+    let database = fresh_database(&url, "server_plans");
+    let dir = TempDir::new();
+    drop(node(&database, &dir.0.join("log"), &[]));
+    sql(
+        &database,
+        "INSERT INTO servers (instance_uuid, record, project_id, created_key, seq)
+             SELECT ('e' || lpad(n::text, 7, '0') || '-0000-4000-8000-000000000000')::uuid, '\\x02',
+                    CASE WHEN n % 100 = 0 THEN 'rare' ELSE 'big' END, 1000000 * (n / 3)::bigint, n
+             FROM generate_series(0, 99999) n;
+         ANALYZE servers;",
+    )
+    .unwrap();
+    let listing = nova_actions::store::postgres::listing_sql;
+    let marker = "e0050000-0000-4000-8000-000000000000";
+    let cases = [
+        (
+            "all servers",
+            listing(false, false),
+            "bigint",
+            "50".to_string(),
+            "servers_listed",
+        ),
+        (
+            "all servers after a marker",
+            listing(false, true),
+            "bigint, bigint, bigint, uuid",
+            format!("50, 16666000000, 50000, '{marker}'"),
+            "servers_listed",
+        ),
+        (
+            "one project",
+            listing(true, false),
+            "bigint, text",
+            "50, 'rare'".to_string(),
+            "servers_listed_by_project",
+        ),
+        (
+            "one project after a marker",
+            listing(true, true),
+            "bigint, text, bigint, bigint, uuid",
+            format!("50, 'rare', 16666000000, 50000, '{marker}'"),
+            "servers_listed_by_project",
+        ),
+    ];
+    for (what, statement, types, values, index) in cases {
+        for plan in plans(&database, statement, types, &values) {
+            assert_index_only(what, &plan);
+            assert!(
+                plan.contains(&format!("Index Scan Backward using {index} ")),
+                "{what}: not a backward scan of {index}\n{plan}"
+            );
+        }
+    }
+}
+
 // ----- several nodes -----
 
 #[test]

@@ -26,7 +26,6 @@ const NOT_ANSWERED: &[(&str, &str)] = &[
         "111-",
         "sort_key is not validated (and Nova's message is not stable)",
     ),
-    ("112-", "sort_dir is not validated"),
     (
         "118-",
         "ip filters need the network data this service does not store",

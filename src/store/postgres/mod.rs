@@ -27,7 +27,7 @@ use uuid::Uuid;
 use super::{Result, StoreError};
 use crate::config::{PostgresConfig, redacted_url};
 
-pub use read::{NEWEST_BY_REQUEST, page_sql};
+pub use read::{NEWEST_BY_REQUEST, listing_sql, page_sql};
 pub use schema::LATEST as SCHEMA_VERSION;
 
 /// Whether the node can use the database yet.

@@ -172,7 +172,7 @@ impl PgStore {
 
 /// Servers in listing order (Nova's `created_at desc, id desc`) after a position, of one
 /// project or all: each a backward scan of one of the v2 listing indexes.
-fn listing_sql(project: bool, after: bool) -> &'static str {
+pub fn listing_sql(project: bool, after: bool) -> &'static str {
     match (project, after) {
         (false, false) => {
             "SELECT instance_uuid, record FROM servers
