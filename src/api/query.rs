@@ -64,24 +64,46 @@ fn single<'a>(
     }
 }
 
-/// `Additional properties are not allowed ('a', 'b' were unexpected)`, or Ok when none.
-pub fn reject_unknown(pairs: &[(String, String)], known: &[&str]) -> Result<(), String> {
+/// The unknown names among `pairs`, sorted and quoted as Python would, or None when all are
+/// known (`private` names, starting with `_`, count as known).
+fn unknown_names(pairs: &[(String, String)], known: &[&str], private: bool) -> Option<Vec<String>> {
     let mut unknown: Vec<&str> = pairs
         .iter()
         .map(|(k, _)| k.as_str())
-        .filter(|k| !known.contains(k))
+        .filter(|k| !(known.contains(k) || private && k.starts_with('_')))
         .collect();
-    if unknown.is_empty() {
-        return Ok(());
-    }
     unknown.sort_unstable();
     unknown.dedup();
-    let names: Vec<String> = unknown.iter().map(|n| py_repr_str(n)).collect();
-    let verb = if unknown.len() == 1 { "was" } else { "were" };
-    Err(format!(
-        "Additional properties are not allowed ({} {verb} unexpected)",
-        names.join(", ")
-    ))
+    (!unknown.is_empty()).then(|| unknown.iter().map(|n| py_repr_str(n)).collect())
+}
+
+/// `Additional properties are not allowed ('a', 'b' were unexpected)`, or Ok when none.
+pub fn reject_unknown(pairs: &[(String, String)], known: &[&str]) -> Result<(), String> {
+    match unknown_names(pairs, known, false) {
+        None => Ok(()),
+        Some(names) => {
+            let verb = if names.len() == 1 { "was" } else { "were" };
+            Err(format!(
+                "Additional properties are not allowed ({} {verb} unexpected)",
+                names.join(", ")
+            ))
+        }
+    }
+}
+
+/// jsonschema's `additionalProperties: false` next to `patternProperties: {"^_": {}}`: names
+/// starting with `_` pass, any other unknown one is named.
+fn reject_unknown_unless_private(pairs: &[(String, String)], known: &[&str]) -> Result<(), String> {
+    match unknown_names(pairs, known, true) {
+        None => Ok(()),
+        Some(names) => {
+            let verb = if names.len() == 1 { "does" } else { "do" };
+            Err(format!(
+                "{} {verb} not match any of the regexes: '^_'",
+                names.join(", ")
+            ))
+        }
+    }
 }
 
 fn check_limit(v: &str) -> Result<(), String> {
@@ -281,27 +303,6 @@ fn multi_time(pairs: &[(String, String)], name: &str) -> Result<Option<Micros>, 
         }
     }
     Ok(parsed)
-}
-
-/// jsonschema's `additionalProperties: false` next to `patternProperties: {"^_": {}}`: names
-/// starting with `_` pass, any other unknown one is named.
-fn reject_unknown_unless_private(pairs: &[(String, String)], known: &[&str]) -> Result<(), String> {
-    let mut unknown: Vec<&str> = pairs
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .filter(|k| !known.contains(k) && !k.starts_with('_'))
-        .collect();
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    unknown.sort_unstable();
-    unknown.dedup();
-    let names: Vec<String> = unknown.iter().map(|n| py_repr_str(n)).collect();
-    let verb = if unknown.len() == 1 { "does" } else { "do" };
-    Err(format!(
-        "{} {verb} not match any of the regexes: '^_'",
-        names.join(", ")
-    ))
 }
 
 /// Validates a server listing query at `version`.

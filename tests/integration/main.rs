@@ -17,6 +17,7 @@ mod policy;
 mod postgres;
 mod reads;
 mod real_keystone;
+mod recorded;
 mod servers;
 mod servers_golden;
 mod writes;

@@ -15,6 +15,7 @@
 use serde_json::Value;
 
 use crate::common::{Response, TestServer, fixtures_dir};
+use crate::recorded::{self, Case};
 
 /// Cases Nova answers from data we don't store, or with features we don't offer.
 const NOT_ANSWERED: &[(&str, &str)] = &[
@@ -39,60 +40,6 @@ const NOT_ANSWERED: &[(&str, &str)] = &[
         "image filters need images, which this service does not store",
     ),
 ];
-
-struct Case {
-    name: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    status: u16,
-    expected_headers: Vec<(String, String)>,
-    body_raw: String,
-}
-
-fn load_cases() -> Vec<Case> {
-    let dir = fixtures_dir().join("servers-golden/cases");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|path| {
-            let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-            let (req, resp) = (&v["request"], &v["response"]);
-            let pairs = |v: &Value| -> Vec<(String, String)> {
-                match v {
-                    Value::Object(map) => map
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                        .collect(),
-                    Value::Array(items) => items
-                        .iter()
-                        .map(|h| (h[0].as_str().unwrap().into(), h[1].as_str().unwrap().into()))
-                        .collect(),
-                    _ => Vec::new(),
-                }
-            };
-            Case {
-                name: path.file_stem().unwrap().to_string_lossy().into_owned(),
-                path: req["path"].as_str().unwrap().to_string(),
-                headers: pairs(&req["headers"]),
-                status: resp["status"].as_u64().unwrap() as u16,
-                expected_headers: pairs(&resp["headers"]),
-                body_raw: resp["body_raw"].as_str().unwrap_or("").to_string(),
-            }
-        })
-        .collect()
-}
-
-fn header<'a>(case: &'a Case, name: &str) -> Vec<&'a str> {
-    case.expected_headers
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-        .collect()
-}
 
 /// Our server object against Nova's: our keys a subset of Nova's, in the same relative order,
 /// with equal values.
@@ -191,7 +138,7 @@ fn differences(case: &Case, got: &Response) -> Vec<String> {
         "OpenStack-API-Version",
         "X-OpenStack-Nova-API-Version",
     ] {
-        let (want, have) = (header(case, name), got.all(name));
+        let (want, have) = (case.expected(name), got.all(name));
         if want != have {
             diffs.push(format!("{name} {have:?} (Nova {want:?})"));
         }
@@ -212,7 +159,7 @@ fn every_recorded_server_lookup_replays_as_nova_answered() {
     let fixture = std::fs::read(fixtures_dir().join("servers-golden/fixture.ndjson")).unwrap();
     let r = server.import(&fixture);
     assert_eq!(r.status, 200, "{}", r.text());
-    let cases = load_cases();
+    let cases = recorded::load("servers-golden");
     assert!(cases.len() >= 100, "found {} cases", cases.len());
     let mut failures = Vec::new();
     let mut replayed = 0;
