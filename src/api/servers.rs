@@ -123,6 +123,17 @@ struct Filter {
 }
 
 impl Filter {
+    /// Whether the filter may skip servers: then a page can take a long scan.
+    fn skips(&self) -> bool {
+        self.deleted == Some(true)
+            || self.since.is_some()
+            || self.before.is_some()
+            || !self.names.is_empty()
+            || !self.statuses.is_empty()
+            || self.user_id.is_some()
+            || self.host.is_some()
+    }
+
     fn admits(&self, s: &Server) -> bool {
         // Nova compares `updated_at` in SQL: a server without one never passes a time filter.
         let within = |bound: Option<Micros>, ok: fn(Micros, Micros) -> bool| {
@@ -147,8 +158,9 @@ impl Filter {
     }
 }
 
-/// How many servers a scan reads from the store at a time while filtering.
-const SCAN_BATCH: usize = 256;
+/// How many servers a filtering scan reads from the store at a time (one round trip on
+/// PostgreSQL); an unfiltered page reads just the page.
+const SCAN_BATCH: usize = 1024;
 
 pub async fn list(r: &Request<'_>, listing: Listing) -> Outcome {
     let pairs = r.pairs()?;
@@ -167,7 +179,11 @@ pub async fn list(r: &Request<'_>, listing: Listing) -> Outcome {
     let limit = plan.limit;
     let marker = q_marker(&checked);
     let store = &r.call.state.store;
-    let Some(found) = store.run(move |s| scan(s, &plan)).await? else {
+    let found = match plan.filter.skips() {
+        true => store.run_long(move |s| scan(s, &plan)).await?,
+        false => store.run(move |s| scan(s, &plan)).await?,
+    };
+    let Some(found) = found else {
         return Err(marker_not_found(&marker));
     };
     let mut body = Vec::with_capacity(256 + found.len() * 700);
@@ -314,7 +330,10 @@ fn scan(store: &Store, plan: &Plan) -> crate::store::Result<Option<Vec<(Uuid, Se
             None => return Ok(None),
         },
     };
-    let batch = plan.limit.clamp(1, SCAN_BATCH);
+    let batch = match plan.filter.skips() {
+        true => SCAN_BATCH,
+        false => plan.limit.clamp(1, SCAN_BATCH),
+    };
     loop {
         let servers = store.servers_listed(plan.project.as_deref(), after.as_ref(), batch)?;
         let exhausted = servers.len() < batch;

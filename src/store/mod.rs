@@ -111,6 +111,15 @@ impl Store {
         if self.answers_in_place() {
             return work(self);
         }
+        self.run_long(work).await
+    }
+
+    /// Runs store work that may read far (a filtered scan) on the blocking pool on either
+    /// backend, so that an async worker's other requests do not wait for it.
+    pub async fn run_long<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let store = Arc::clone(self);
         match actix_web::rt::task::spawn_blocking(move || work(&store)).await {
             Ok(result) => result,
