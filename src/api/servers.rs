@@ -14,7 +14,7 @@ use super::version::Version;
 use super::view::{self, host_id, next_link};
 use crate::input::server_uuid;
 use crate::json::Obj;
-use crate::model::Server;
+use crate::model::{Server, ServerView};
 use crate::policy;
 use crate::pytext::parse_query;
 use crate::store::{ServerPosition, Store};
@@ -134,7 +134,7 @@ impl Filter {
             || self.host.is_some()
     }
 
-    fn admits(&self, s: &Server) -> bool {
+    fn admits(&self, s: &ServerView<'_>) -> bool {
         // Nova compares `updated_at` in SQL: a server without one never passes a time filter.
         let within = |bound: Option<Micros>, ok: fn(Micros, Micros) -> bool| {
             bound.is_none_or(|b| s.updated_at.is_some_and(|u| ok(u, b)))
@@ -145,22 +145,18 @@ impl Filter {
             && self
                 .names
                 .iter()
-                .all(|re| s.name.as_deref().is_some_and(|n| re.is_match(n)))
+                .all(|re| s.name.is_some_and(|n| re.is_match(n)))
             && (self.statuses.is_empty() || self.statuses.iter().any(|st| st == s.shown_status()))
             && self
                 .user_id
                 .as_ref()
-                .is_none_or(|u| s.user_id.as_ref() == Some(u))
+                .is_none_or(|u| s.user_id == Some(u.as_str()))
             && self
                 .host
                 .as_ref()
-                .is_none_or(|h| s.host.as_ref() == Some(h))
+                .is_none_or(|h| s.host == Some(h.as_str()))
     }
 }
-
-/// How many servers a filtering scan reads from the store at a time (one round trip on
-/// PostgreSQL); an unfiltered page reads just the page.
-const SCAN_BATCH: usize = 1024;
 
 pub async fn list(r: &Request<'_>, listing: Listing) -> Outcome {
     let pairs = r.pairs()?;
@@ -322,35 +318,16 @@ fn q_marker(q: &query::ServersQuery) -> String {
 /// time by how many servers the filter skips. None when the marker names no server (any server
 /// the store holds is a valid marker, deleted or another project's, as in Nova).
 fn scan(store: &Store, plan: &Plan) -> crate::store::Result<Option<Vec<(Uuid, Server)>>> {
-    let mut found = Vec::with_capacity(plan.limit.min(1000));
-    let mut after: Option<ServerPosition> = match plan.marker {
+    let after: Option<ServerPosition> = match plan.marker {
         None => None,
         Some(id) => match store.server_position(&id)? {
             Some(position) => Some(position),
             None => return Ok(None),
         },
     };
-    let batch = match plan.filter.skips() {
-        true => SCAN_BATCH,
-        false => plan.limit.clamp(1, SCAN_BATCH),
-    };
-    loop {
-        let servers = store.servers_listed(plan.project.as_deref(), after.as_ref(), batch)?;
-        let exhausted = servers.len() < batch;
-        for (id, server) in servers {
-            let (created, seq) = server.list_position();
-            after = Some((created, seq, id));
-            if plan.filter.admits(&server) {
-                found.push((id, server));
-                if found.len() == plan.limit {
-                    return Ok(Some(found));
-                }
-            }
-        }
-        if exhausted {
-            return Ok(Some(found));
-        }
-    }
+    let admit = |s: &ServerView<'_>| plan.filter.admits(s);
+    let found = store.find_servers(plan.project.as_deref(), after.as_ref(), plan.limit, &admit)?;
+    Ok(Some(found))
 }
 
 /// The server document: the fields this service stores, in Nova's order and format.

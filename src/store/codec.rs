@@ -6,7 +6,7 @@ use sled::transaction::ConflictableTransactionError;
 
 use super::error::TxResult;
 use super::{ActionWithEvents, Result, StoreError};
-use crate::model::{Action, ActionView, Event, Server, ServerV1};
+use crate::model::{Action, ActionView, Event, Server, ServerV1, ServerView};
 
 /// Leading byte of every record: the layout can evolve with a migration instead of a rewrite.
 pub(super) const RECORD_FORMAT: u8 = 1;
@@ -33,6 +33,19 @@ pub(crate) fn decode_server(bytes: &[u8]) -> Result<Server> {
     match bytes.split_first() {
         Some((&SERVER_FORMAT, rest)) => Ok(decode_prefix(rest)?.0),
         _ => Ok(decode::<ServerV1>(bytes)?.into()),
+    }
+}
+
+/// A server record of the current format read in place (listing index values are always
+/// written in it).
+pub(super) fn decode_server_view(bytes: &[u8]) -> Result<ServerView<'_>> {
+    match bytes.split_first() {
+        Some((&SERVER_FORMAT, rest)) => {
+            bincode::serde::borrow_decode_from_slice(rest, bincode::config::standard())
+                .map(|(view, _)| view)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))
+        }
+        _ => Err(StoreError::Corrupt("listing entry format".into())),
     }
 }
 

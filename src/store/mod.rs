@@ -33,7 +33,7 @@ pub use postgres::PgStore;
 
 use crate::config::{Backend, Config};
 use crate::metrics::Histogram;
-use crate::model::{Action, ActionView, Event, Server, ServerHistory};
+use crate::model::{Action, ActionView, Event, Server, ServerHistory, ServerView};
 use crate::timeutil::Micros;
 
 pub enum Store {
@@ -212,15 +212,17 @@ impl Store {
         each!(self, s => s.history_chunk(server, after, max))
     }
 
-    /// Up to `max` servers in listing order (Nova's `created_at desc, id desc`) after `after`,
-    /// of `project` or of all projects.
-    pub fn servers_listed(
+    /// Servers in listing order (Nova's `created_at desc, id desc`) after `after`, of `project`
+    /// or of all projects, that `admit` accepts, until `limit` are found or the listing ends.
+    /// Memory holds the servers found, never the listing.
+    pub fn find_servers(
         &self,
         project: Option<&str>,
         after: Option<&ServerPosition>,
-        max: usize,
+        limit: usize,
+        admit: &dyn Fn(&ServerView<'_>) -> bool,
     ) -> Result<Vec<(Uuid, Server)>> {
-        each!(self, s => s.servers_listed(project, after, max))
+        each!(self, s => s.find_servers(project, after, limit, admit))
     }
 
     /// Where `id` sorts in listings (a marker), None when there is no such server.

@@ -1,10 +1,12 @@
 //! Listing servers: two index trees keyed by listing position (Nova's `created_at desc, id
 //! desc`), one over all servers and one per project, so that a page is a forward range scan.
 //!
-//! Index entries hold no data: a listing reads each server's record and skips an entry that no
-//! longer matches it. That lets the writes that are not one transaction (import, purge) add the
-//! new entry before the record and drop the old one after it: a crash in between leaves at most
-//! a stale entry, which is skipped, never a server missing from the index.
+//! Each entry holds a copy of the server's record, so that a filtering scan (a name lookup over
+//! every server) reads the index alone. A listing confirms each server it returns against the
+//! record and skips an entry that no longer matches it. That lets the writes that are not one
+//! transaction (import, purge) add the new entry before the record and drop the old one after
+//! it: a crash in between leaves at most a stale entry, which is skipped, never a server
+//! missing from the index.
 
 use std::ops::Bound;
 
@@ -12,7 +14,8 @@ use sled::transaction::TransactionalTree;
 use uuid::Uuid;
 
 use super::*;
-use crate::store::codec::decode_server;
+use crate::model::ServerView;
+use crate::store::codec::{decode_server, decode_server_view};
 use crate::store::keys::{
     ServerPosition, decode_server_position, project_position_key, project_prefix,
     server_position_key,
@@ -24,13 +27,16 @@ fn position_of(id: &Uuid, server: &Server) -> ServerPosition {
 }
 
 impl SledStore {
-    /// Up to `max` servers in listing order after `after` (from the first when None), of
-    /// `project` or of all projects.
-    pub fn servers_listed(
+    /// Servers in listing order after `after` (from the first when None), of `project` or of
+    /// all projects, that `admit` accepts, until `limit` are found or the listing ends. `admit`
+    /// sees the copy of each record the index holds, read in place; only the servers it
+    /// accepts are read from their records (and skipped if the copy is stale).
+    pub fn find_servers(
         &self,
         project: Option<&str>,
         after: Option<&ServerPosition>,
-        max: usize,
+        limit: usize,
+        admit: &dyn Fn(&ServerView<'_>) -> bool,
     ) -> Result<Vec<(Uuid, Server)>> {
         let (tree, prefix) = match project {
             Some(p) => (&self.servers_by_project, project_prefix(p)),
@@ -44,20 +50,21 @@ impl SledStore {
             }
             None => Bound::Included(prefix.clone()),
         };
-        let mut found = Vec::with_capacity(max.min(1000));
-        for key in tree.range::<Vec<u8>, _>((start, Bound::Unbounded)).keys() {
-            let key = key?;
-            if found.len() == max || !key.starts_with(&prefix) {
+        let mut found = Vec::with_capacity(limit.min(1000));
+        for item in tree.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
+            let (key, copy) = item?;
+            if found.len() == limit || !key.starts_with(&prefix) {
                 break;
             }
             let position = decode_server_position(&key)
                 .ok_or_else(|| StoreError::Corrupt("server listing key".into()))?;
+            let view = decode_server_view(&copy)?;
+            if !admit(&view) {
+                continue;
+            }
             let id = position.2;
             match self.server(&id)? {
-                Some(server)
-                    if position_of(&id, &server) == position
-                        && project.is_none_or(|p| p == server.project_id) =>
-                {
+                Some(server) if position_of(&id, &server) == position && server.view() == view => {
                     found.push((id, server));
                 }
                 _ => continue, // stale: see the module comment
@@ -74,10 +81,11 @@ impl SledStore {
     /// Adds `server`'s index entries (before its record is written).
     pub(super) fn index_server(&self, id: &Uuid, server: &Server) -> Result<()> {
         let position = position_of(id, server);
+        let copy = encode_server(server);
         self.servers_by_created
-            .insert(server_position_key(&position), &[])?;
+            .insert(server_position_key(&position), copy.clone())?;
         self.servers_by_project
-            .insert(project_position_key(&server.project_id, &position), &[])?;
+            .insert(project_position_key(&server.project_id, &position), copy)?;
         Ok(())
     }
 
@@ -88,6 +96,7 @@ impl SledStore {
         old: &Server,
         new: Option<&Server>,
     ) -> Result<()> {
+        // A new record at the same keys replaced the copies already (`index_server`).
         let position = position_of(id, old);
         let moved = new.is_none_or(|n| position_of(id, n) != position);
         if moved {
@@ -119,10 +128,6 @@ impl SledStore {
     }
 }
 
-fn same_entries(id: &Uuid, a: &Server, b: &Server) -> bool {
-    position_of(id, a) == position_of(id, b) && a.project_id == b.project_id
-}
-
 /// The index changes of a server write made in one transaction.
 pub(super) fn reindex_in(
     (by_created, by_project): (&TransactionalTree, &TransactionalTree),
@@ -130,11 +135,6 @@ pub(super) fn reindex_in(
     old: Option<&Server>,
     new: Option<&Server>,
 ) -> TxResult<()> {
-    if let (Some(old), Some(new)) = (old, new) {
-        if same_entries(id, old, new) {
-            return Ok(());
-        }
-    }
     if let Some(old) = old {
         let position = position_of(id, old);
         by_created.remove(&server_position_key(&position)[..])?;
@@ -142,8 +142,9 @@ pub(super) fn reindex_in(
     }
     if let Some(new) = new {
         let position = position_of(id, new);
-        by_created.insert(&server_position_key(&position)[..], &[][..])?;
-        by_project.insert(project_position_key(&new.project_id, &position), &[][..])?;
+        let copy = encode_server(new);
+        by_created.insert(&server_position_key(&position)[..], copy.clone())?;
+        by_project.insert(project_position_key(&new.project_id, &position), copy)?;
     }
     Ok(())
 }
@@ -180,7 +181,7 @@ mod tests {
         let store = SledStore::open(&dir).unwrap();
         assert_eq!(store.db.get("format").unwrap().unwrap().as_ref(), [6]);
         let listed = |project| -> Vec<Uuid> {
-            let page = store.servers_listed(project, None, 10).unwrap();
+            let page = store.find_servers(project, None, 10, &|_| true).unwrap();
             page.into_iter().map(|(id, _)| id).collect()
         };
         assert_eq!(listed(None), vec![ids[2], ids[1], ids[0]], "newest first");

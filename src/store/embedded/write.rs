@@ -46,14 +46,22 @@ impl SledStore {
 
     pub fn apply_soft_delete_server(&self, id: &Uuid, at: Micros) -> Result<Applied<Server>> {
         let _one_writer = self.write_lock(id)?;
-        let written = self.servers.transaction(|servers| {
+        let trees = (
+            &self.servers,
+            &self.servers_by_created,
+            &self.servers_by_project,
+        );
+        let written = trees.transaction(|(servers, by_created, by_project)| {
             let Some(bytes) = servers.get(id.as_bytes())? else {
                 return abort(StoreError::ServerNotFound(*id));
             };
-            let mut server = tx_decode_server(&bytes)?;
+            let old = tx_decode_server(&bytes)?;
+            let mut server = old.clone();
             let changed = semantics::soft_delete(&mut server, at);
             if changed {
                 servers.insert(id.as_bytes(), encode_server(&server))?;
+                // The listing indexes hold a copy of the record.
+                servers::reindex_in((by_created, by_project), id, Some(&old), Some(&server))?;
             }
             Ok(Written {
                 record: server,

@@ -7,7 +7,7 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::{PgStore, db_error};
-use crate::model::{Action, ActionView, Event, Server};
+use crate::model::{Action, ActionView, Event, Server, ServerView};
 use crate::store::codec::decode_view;
 use crate::store::keys::{self, ActionKey};
 use crate::store::{
@@ -196,8 +196,41 @@ pub fn listing_sql(project: bool, after: bool) -> &'static str {
 }
 
 impl PgStore {
-    /// Up to `max` servers in listing order after `after`, of `project` or of all projects.
-    pub fn servers_listed(
+    /// Servers in listing order after `after`, of `project` or of all projects, that `admit`
+    /// accepts, until `limit` are found or the listing ends: pages of rows read from one of
+    /// the listing indexes, filtered here (Nova's name filter is a Python regex, not SQL's).
+    pub fn find_servers(
+        &self,
+        project: Option<&str>,
+        after: Option<&keys::ServerPosition>,
+        limit: usize,
+        admit: &dyn Fn(&ServerView<'_>) -> bool,
+    ) -> Result<Vec<(Uuid, Server)>> {
+        let batch = limit.clamp(64, 1024);
+        let mut found = Vec::with_capacity(limit.min(1000));
+        let mut after = after.copied();
+        loop {
+            let rows = self.listed_rows(project, after.as_ref(), batch)?;
+            for (id, server) in &rows {
+                let (created, seq) = server.list_position();
+                after = Some((created, seq, *id));
+            }
+            let exhausted = rows.len() < batch;
+            for (id, server) in rows {
+                if found.len() == limit {
+                    return Ok(found);
+                }
+                if admit(&server.view()) {
+                    found.push((id, server));
+                }
+            }
+            if exhausted || found.len() == limit {
+                return Ok(found);
+            }
+        }
+    }
+
+    fn listed_rows(
         &self,
         project: Option<&str>,
         after: Option<&keys::ServerPosition>,
