@@ -176,7 +176,12 @@ pub async fn list(r: &Request<'_>, listing: Listing) -> Outcome {
     let marker = q_marker(&checked);
     let store = &r.call.state.store;
     let found = match plan.filter.skips() {
-        true => store.run_long(move |s| scan(s, &plan)).await?,
+        true => {
+            // At most one long scan per core at a time: the rest wait their turn here, and the
+            // cores stay free enough for every other request.
+            let _turn = long_scans().acquire().await.expect("never closed");
+            store.run_long(move |s| scan(s, &plan)).await?
+        }
         false => store.run(move |s| scan(s, &plan)).await?,
     };
     let Some(found) = found else {
@@ -209,6 +214,14 @@ pub async fn list(r: &Request<'_>, listing: Listing) -> Outcome {
     }
     outer.end();
     Ok(Reply::json(200, r.call.content_type(), body))
+}
+
+fn long_scans() -> &'static tokio::sync::Semaphore {
+    static SCANS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SCANS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        tokio::sync::Semaphore::new(cores)
+    })
 }
 
 /// Nova's `_get_servers`: which filters a caller keeps, `all_tenants`, the project scope,
