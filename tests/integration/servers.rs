@@ -150,3 +150,47 @@ fn lines_without_names_round_trip_and_names_and_statuses_come_back() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("'paused' is not one of"), "{}", r.text());
 }
+
+/// The rules of spec 01 that are not specific to actions hold for the server lookups too.
+#[test]
+fn server_lookups_share_routing_identity_versions_and_faults() {
+    let s = TestServer::start();
+    let body = r#"{"project_id": "0123abcd", "user_id": "alice", "name": "web-1"}"#;
+    assert_eq!(
+        s.write("PUT", &format!("servers/{S}"), ADMIN, body).status,
+        200
+    );
+    let owner = "alice:0123abcd";
+    // The project in the URL goes into the links, as Nova's `_get_project_id` does.
+    let r = s.get(&format!("/v2.1/0123abcd/servers/{S}"), owner, "2.1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let links = &r.json()["server"]["links"];
+    let host = s.host();
+    assert_eq!(
+        links[0]["href"],
+        format!("http://{host}/v2.1/0123abcd/servers/{S}")
+    );
+    assert_eq!(
+        links[1]["href"],
+        format!("http://{host}/0123abcd/servers/{S}")
+    );
+    // Another project in the URL, no token, a version out of range, another method.
+    let r = s.get("/v2.1/4567abcd/servers/detail", owner, "2.1");
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = s.send("GET", "/v2.1/servers/detail", &[], b"");
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = s.get("/v2.1/servers/detail", owner, "2.999");
+    assert_eq!(r.status, 406, "{}", r.text());
+    let r = s.send(
+        "DELETE",
+        &format!("/v2.1/servers/{S}"),
+        &[("X-Auth-Token", owner)],
+        b"",
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    // Every answer carries Nova's request ids and version headers.
+    let r = s.get("/v2.1/servers", owner, "2.75");
+    crate::common::assert_request_ids(&r);
+    assert_eq!(r.header("openstack-api-version"), Some("compute 2.75"));
+    assert_eq!(r.json()["servers"][0]["name"], "web-1");
+}
