@@ -161,8 +161,9 @@ pub struct ServersQuery {
     pub marker: Option<String>,
     pub since: Option<Micros>,
     pub before: Option<Micros>,
-    /// Every `name` given: Nova ANDs repeated regex filters... it keeps the last; see `last`.
-    pub names: Vec<regex::Regex>,
+    /// The `name` regex: every one given is checked, the last one filters (webob's MultiDict
+    /// read into a dict).
+    pub name: Option<regex::Regex>,
     pub deleted: Option<String>,
     pub statuses: Vec<String>,
     pub all_tenants: Option<String>,
@@ -277,15 +278,16 @@ fn last(pairs: &[(String, String)], name: &str) -> Option<String> {
 }
 
 /// Python's `re.compile` as Nova's `regex` format checker uses it; an empty pattern fails too.
-fn regex_param(pairs: &[(String, String)], name: &str) -> Result<Vec<regex::Regex>, String> {
-    values(pairs, name)
-        .into_iter()
-        .map(|v| {
-            let compiled = (!v.is_empty()).then(|| regex::Regex::new(v).ok()).flatten();
-            compiled
-                .ok_or_else(|| invalid(name, v, &format!("{} is not a 'regex'", py_repr_str(v))))
-        })
-        .collect()
+fn regex_param(pairs: &[(String, String)], name: &str) -> Result<Option<regex::Regex>, String> {
+    let mut last = None;
+    for v in values(pairs, name) {
+        let compiled = (!v.is_empty()).then(|| regex::Regex::new(v).ok()).flatten();
+        last =
+            Some(compiled.ok_or_else(|| {
+                invalid(name, v, &format!("{} is not a 'regex'", py_repr_str(v)))
+            })?);
+    }
+    Ok(last)
 }
 
 fn multi_time(pairs: &[(String, String)], name: &str) -> Result<Option<Micros>, String> {
@@ -322,7 +324,7 @@ pub fn servers_list(
                 }),
         );
     }
-    let names = regex_param(pairs, "name")?;
+    let name = regex_param(pairs, "name")?;
     let since = multi_time(pairs, "changes-since")?;
     let before = if version.at_least(crate::api::version::CHANGES_BEFORE) {
         multi_time(pairs, "changes-before")?
@@ -343,7 +345,7 @@ pub fn servers_list(
         marker: last(pairs, "marker").filter(|m| !m.is_empty()),
         since,
         before,
-        names,
+        name,
         deleted: last(pairs, "deleted"),
         statuses: values(pairs, "status")
             .into_iter()
@@ -449,6 +451,56 @@ mod tests {
             e,
             "Additional properties are not allowed ('changes-before' was unexpected)"
         );
+    }
+
+    #[test]
+    fn server_listing_queries_as_novas_schema_checks_them() {
+        use crate::api::version::Version;
+        let ok = |p: &[(&str, &str)], v: u32| servers_list(&q(p), Version(v)).unwrap();
+        let err = |p: &[(&str, &str)], v: u32| servers_list(&q(p), Version(v)).unwrap_err();
+        assert_eq!(
+            err(&[("name", "(")], 1),
+            "Invalid input for query parameters name. Value: (. '(' is not a 'regex'"
+        );
+        assert_eq!(
+            err(&[("name", "")], 100),
+            "Invalid input for query parameters name. Value: . '' is not a 'regex'"
+        );
+        // Every value is checked; the last one filters.
+        assert!(servers_list(&q(&[("name", "("), ("name", "web")]), Version(1)).is_err());
+        let two = ok(&[("name", "db"), ("name", "^web-1$")], 1);
+        assert_eq!(two.name.unwrap().as_str(), "^web-1$");
+        assert_eq!(
+            err(&[("foo", "1"), ("bar", "2")], 75),
+            "'bar', 'foo' do not match any of the regexes: '^_'"
+        );
+        assert!(servers_list(&q(&[("foo", "1")]), Version(74)).is_ok());
+        assert!(servers_list(&q(&[("_foo", "1")]), Version(75)).is_ok());
+        // changes-before exists from 2.66: before, it is not even read.
+        assert_eq!(ok(&[("changes-before", "x")], 65).before, None);
+        assert!(servers_list(&q(&[("changes-before", "x")]), Version(66)).is_err());
+        assert_eq!(
+            ok(&[("marker", "")], 1).marker,
+            None,
+            "an empty marker is none"
+        );
+        assert_eq!(
+            ok(
+                &[("tenant_id", "a"), ("project_id", "b"), ("tenant_id", "c")],
+                1
+            )
+            .project,
+            Some("c".into())
+        );
+        assert_eq!(is_all_tenants(""), Ok(true));
+        assert_eq!(is_all_tenants("True"), Ok(true));
+        assert_eq!(is_all_tenants("0"), Ok(false));
+        assert!(
+            is_all_tenants("abc")
+                .unwrap_err()
+                .starts_with("Unrecognized value 'abc'")
+        );
+        assert!(bool_from_string("YES") && !bool_from_string("maybe"));
     }
 
     #[test]

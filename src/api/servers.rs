@@ -115,7 +115,7 @@ struct Filter {
     deleted: Option<bool>,
     since: Option<Micros>,
     before: Option<Micros>,
-    names: Vec<Regex>,
+    name: Option<Regex>,
     /// Shown statuses, any of which passes (empty: all).
     statuses: Vec<String>,
     user_id: Option<String>,
@@ -128,7 +128,7 @@ impl Filter {
         self.deleted == Some(true)
             || self.since.is_some()
             || self.before.is_some()
-            || !self.names.is_empty()
+            || self.name.is_some()
             || !self.statuses.is_empty()
             || self.user_id.is_some()
             || self.host.is_some()
@@ -143,9 +143,9 @@ impl Filter {
             && within(self.since, |u, b| u >= b)
             && within(self.before, |u, b| u <= b)
             && self
-                .names
-                .iter()
-                .all(|re| s.name.is_some_and(|n| re.is_match(n)))
+                .name
+                .as_ref()
+                .is_none_or(|re| s.name.is_some_and(|n| re.is_match(n)))
             && (self.statuses.is_empty() || self.statuses.iter().any(|st| st == s.shown_status()))
             && self
                 .user_id
@@ -284,11 +284,7 @@ fn plan(r: &Request<'_>, listing: Listing, q: &query::ServersQuery) -> Result<Op
         None if !all_tenants => r.caller.user_id().map(str::to_string),
         _ => q.user_id.clone().filter(|_| kept("user_id")),
     };
-    let names = if kept("name") {
-        q.names.clone()
-    } else {
-        Vec::new()
-    };
+    let name = q.name.clone().filter(|_| kept("name"));
     if q.sort_dirs.iter().any(|d| d != "asc" && d != "desc") {
         return Err(Fault::BadRequest(
             "Invalid input received: Unknown sort direction, must be 'desc' or 'asc'".into(),
@@ -309,7 +305,7 @@ fn plan(r: &Request<'_>, listing: Listing, q: &query::ServersQuery) -> Result<Op
             deleted,
             since,
             before,
-            names,
+            name,
             statuses,
             user_id,
             host: q.host.clone().filter(|_| kept("host")),
