@@ -3,7 +3,8 @@
 //!
 //! Nova's server document has many fields this service does not store (image, flavor,
 //! addresses, OS-EXT-STS:*, ...), so bodies are compared as the fixture README says:
-//! - status, Content-Type and the version headers exactly; request ids well formed;
+//! - status, Content-Type and the version headers exactly, Vary as a set; request ids well
+//!   formed;
 //! - faults (non-2xx) byte for byte;
 //! - 2xx: the same top-level keys; the same servers in the same order; `servers_links`
 //!   exactly; in each server, every key this service writes is one of Nova's, in Nova's
@@ -142,6 +143,12 @@ fn differences(case: &Case, got: &Response) -> Vec<String> {
         if want != have {
             diffs.push(format!("{name} {have:?} (Nova {want:?})"));
         }
+    }
+    let (mut want_vary, mut have_vary) = (case.expected("Vary"), got.all("Vary"));
+    want_vary.sort_unstable();
+    have_vary.sort_unstable();
+    if want_vary != have_vary {
+        diffs.push(format!("Vary {have_vary:?} (Nova {want_vary:?})"));
     }
     let ids = (
         got.header("x-openstack-request-id"),
