@@ -135,9 +135,11 @@ impl Filter {
     }
 
     fn admits(&self, s: &ServerView<'_>) -> bool {
-        // Nova compares `updated_at` in SQL: a server without one never passes a time filter.
+        // Nova compares `updated_at` (inclusive). A server recorded before servers had an update
+        // time counts as updated when it was created; one with neither never passes.
+        let updated = s.updated_at.or(s.created_at);
         let within = |bound: Option<Micros>, ok: fn(Micros, Micros) -> bool| {
-            bound.is_none_or(|b| s.updated_at.is_some_and(|u| ok(u, b)))
+            bound.is_none_or(|b| updated.is_some_and(|u| ok(u, b)))
         };
         self.deleted.is_none_or(|d| d == s.deleted)
             && within(self.since, |u, b| u >= b)
@@ -389,7 +391,7 @@ impl<'a> Document<'a> {
             .str("status", s.shown_status())
             .str("tenant_id", &s.project_id)
             .str("user_id", s.user_id.as_deref().unwrap_or(""))
-            .str("updated", &isotime(s.updated_at));
+            .str("updated", &isotime(s.updated_at.or(s.created_at)));
         if self
             .r
             .caller

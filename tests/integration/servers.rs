@@ -145,6 +145,30 @@ fn lines_without_names_round_trip_and_names_and_statuses_come_back() {
     assert_eq!(r.status, 200, "{}", r.text());
     let export = s.send("GET", "/ingest/v1/export", &[("X-Auth-Token", ADMIN)], b"");
     assert_eq!(export.text(), format!("{old}\n{named}\n"));
+    // A line from before servers had an update time counts as updated when created.
+    let older = r#"{"uuid":"a0000000-0000-4000-8000-000000000003","project_id":"p","user_id":"u","host":null,"deleted":false,"created_at":"2019-05-01T00:00:00.000000","actions":[]}"#;
+    assert_eq!(s.import(older.as_bytes()).status, 200);
+    let since = s
+        .get(
+            "/v2.1/servers/detail?changes-since=2019-05-01T00:00:00Z&changes-before=2019-05-01T00:00:00Z",
+            "u:p",
+            "2.100",
+        )
+        .json();
+    let listed: Vec<(&str, &str)> = since["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap(), s["updated"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        [(
+            "a0000000-0000-4000-8000-000000000003",
+            "2019-05-01T00:00:00Z"
+        )],
+        "{since}"
+    );
     let bad = named.replace("PAUSED", "paused");
     let r = s.import(bad.as_bytes());
     assert_eq!(r.status, 400, "{}", r.text());
