@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::common::fixtures_dir;
+use crate::common::{Response, fixtures_dir};
 
 pub struct Case {
     pub name: String,
@@ -67,4 +67,46 @@ pub fn load(set: &str) -> Vec<Case> {
             }
         })
         .collect()
+}
+
+/// How this service's headers differ from Nova's: `Content-Type` and the version headers
+/// exactly, `Vary` as a set, and the request ids well formed, equal and present where Nova's
+/// were (their values are random).
+pub fn header_differences(case: &Case, got: &Response, diffs: &mut Vec<String>) {
+    for name in [
+        "Content-Type",
+        "OpenStack-API-Version",
+        "X-OpenStack-Nova-API-Version",
+    ] {
+        let (want, have) = (case.expected(name), got.all(name));
+        if want != have {
+            diffs.push(format!("{name} {have:?} (Nova {want:?})"));
+        }
+    }
+    let mut want_vary = case.expected("Vary");
+    let mut have_vary = got.all("Vary");
+    want_vary.sort_unstable();
+    have_vary.sort_unstable();
+    if want_vary != have_vary {
+        diffs.push(format!("Vary {have_vary:?} (Nova {want_vary:?})"));
+    }
+    let nova_has_ids = !case.expected("x-openstack-request-id").is_empty();
+    let ids = (
+        got.header("x-openstack-request-id"),
+        got.header("x-compute-request-id"),
+    );
+    match (nova_has_ids, ids) {
+        (true, (Some(a), Some(b))) => {
+            let well_formed = a
+                .strip_prefix("req-")
+                .and_then(|u| uuid::Uuid::parse_str(u).ok())
+                .is_some_and(|u| u.get_version_num() == 4);
+            if a != b || !well_formed {
+                diffs.push(format!("request ids {a} / {b}"));
+            }
+        }
+        (true, _) => diffs.push("request ids missing".into()),
+        (false, (None, None)) => {}
+        (false, _) => diffs.push("request ids sent where Nova sends none".into()),
+    }
 }

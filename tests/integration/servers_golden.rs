@@ -134,29 +134,7 @@ fn differences(case: &Case, got: &Response) -> Vec<String> {
         return diffs;
     }
     body_differences(case, got, &mut diffs);
-    for name in [
-        "Content-Type",
-        "OpenStack-API-Version",
-        "X-OpenStack-Nova-API-Version",
-    ] {
-        let (want, have) = (case.expected(name), got.all(name));
-        if want != have {
-            diffs.push(format!("{name} {have:?} (Nova {want:?})"));
-        }
-    }
-    let (mut want_vary, mut have_vary) = (case.expected("Vary"), got.all("Vary"));
-    want_vary.sort_unstable();
-    have_vary.sort_unstable();
-    if want_vary != have_vary {
-        diffs.push(format!("Vary {have_vary:?} (Nova {want_vary:?})"));
-    }
-    let ids = (
-        got.header("x-openstack-request-id"),
-        got.header("x-compute-request-id"),
-    );
-    if !matches!(ids, (Some(a), Some(b)) if a == b && a.starts_with("req-")) {
-        diffs.push(format!("request ids {ids:?}"));
-    }
+    recorded::header_differences(case, got, &mut diffs);
     diffs
 }
 
