@@ -5,8 +5,8 @@ tests/fixtures/servers-golden/cases/NNN-name.json.
 
 Python 3 standard library only (http.client, json, subprocess).
 
-By default it runs the whole cycle with the oracle folder given by --oracle
-or $NOVA_ORACLE (e.g. ../shared/nova-oracle): setup.sh, run.sh PORT STATE
+By default it runs the whole cycle with the oracle in this folder (or the
+one given by --oracle or $NOVA_ORACLE): setup.sh, run.sh PORT STATE
 --fresh, seed.py load oracle-fixture.json, a check that Nova stores and shows
 exactly the fixture's times and statuses, the recording, and stop.sh (always,
 even on failure). With --no-start it only checks and records against an
@@ -286,8 +286,8 @@ def record(port, out_dir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--oracle', default=os.environ.get('NOVA_ORACLE'),
-                    help='the nova-oracle folder (default $NOVA_ORACLE)')
+    ap.add_argument('--oracle', default=os.environ.get('NOVA_ORACLE') or os.path.dirname(os.path.abspath(__file__)),
+                    help='the nova-oracle folder (default $NOVA_ORACLE, else this folder)')
     ap.add_argument('--port', type=int, default=28790)
     ap.add_argument('--state-dir', help='default /tmp/nova-oracle-PORT')
     ap.add_argument('--no-start', action='store_true',
@@ -300,7 +300,7 @@ def main():
         record(a.port, a.out_dir)
         return
     if not a.oracle:
-        ap.error('give --oracle DIR or NOVA_ORACLE=DIR (e.g. ../shared/nova-oracle), '
+        ap.error('give --oracle DIR or NOVA_ORACLE=DIR, '
                  'or --no-start')
     oracle = os.path.abspath(a.oracle)
     state = a.state_dir or '/tmp/nova-oracle-%d' % a.port
