@@ -17,6 +17,66 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub keystone: KeystoneConfig,
     pub postgres: PostgresConfig,
+    pub sync: SyncConfig,
+}
+
+/// Mirroring a real Nova's action history (`nova-actions sync`, or inside `serve`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// Run the mirror inside `serve`.
+    pub enabled: bool,
+    /// The upstream compute endpoint, e.g. http://nova:8774/v2.1; empty: from the Keystone
+    /// catalog (service type `compute`).
+    pub endpoint: String,
+    /// A fixed token (a Nova behind noauth, tests); empty: Keystone password credentials.
+    #[serde(serialize_with = "masked")]
+    pub token: String,
+    /// Keystone v3 (without /v3) and an admin-capable user, when no token is given.
+    pub auth_url: String,
+    pub username: String,
+    #[serde(serialize_with = "masked")]
+    pub password: String,
+    pub project_name: String,
+    pub user_domain_name: String,
+    pub project_domain_name: String,
+    /// Which catalog endpoint: `public`, `internal` or `admin`.
+    pub interface: String,
+    /// The catalog region; empty: any.
+    pub region_name: String,
+    /// Time between the starts of two passes.
+    pub interval: Span,
+    /// Requests in flight to the upstream at once: low, so that the mirror never hurts it.
+    pub concurrency: usize,
+    /// How far back each pass re-reads before the last watermark (clock skew, late writes).
+    pub overlap: Span,
+    /// The newest microversion to ask for; the upstream's own maximum when lower.
+    pub max_microversion: String,
+    /// Time allowed for one upstream request.
+    pub timeout: Span,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            enabled: false,
+            endpoint: String::new(),
+            token: String::new(),
+            auth_url: String::new(),
+            username: String::new(),
+            password: String::new(),
+            project_name: "admin".into(),
+            user_domain_name: "Default".into(),
+            project_domain_name: "Default".into(),
+            interface: "public".into(),
+            region_name: String::new(),
+            interval: Span(60),
+            concurrency: 2,
+            overlap: Span(300),
+            max_microversion: "2.100".into(),
+            timeout: Span(30),
+        }
+    }
 }
 
 /// Where the store lives.

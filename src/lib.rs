@@ -17,6 +17,7 @@ pub mod policy;
 pub mod pytext;
 pub mod retention;
 pub mod store;
+pub mod sync;
 pub mod timeutil;
 pub mod write_request;
 

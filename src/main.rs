@@ -74,6 +74,14 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Mirror a real Nova's action history ([sync]) until stopped; --once: one pass, exit 0 when
+    /// the copy is current.
+    Sync {
+        #[arg(long)]
+        once: bool,
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Print the effective configuration (file, environment and defaults merged).
     CheckConfig,
     /// Copy every server's history from one store to another (idempotent, resumable by
@@ -188,6 +196,10 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                     start: 1_500_000_000_000_000,
                 },
             )
+        }
+        Command::Sync { once, data_dir } => {
+            data_dir_flag(data_dir)?;
+            commands::sync(&config, once)
         }
         Command::CheckConfig => commands::check_config(&config),
         Command::Copy { from, to } => {

@@ -137,6 +137,25 @@ pub fn urlencode(pairs: &[(&str, &str)]) -> String {
     out
 }
 
+/// Python's `urllib.parse.quote(s, safe='')`: one path segment, every byte but the unreserved
+/// ones percent-encoded (a space as `%20`).
+pub fn quote_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
+                out.push(char::from(b));
+            }
+            _ => {
+                out.push('%');
+                out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
+                out.push(char::from(HEX_UPPER[usize::from(b & 0xf)]));
+            }
+        }
+    }
+    out
+}
+
 fn quote_plus_into(out: &mut String, s: &str) {
     for &b in s.as_bytes() {
         match b {

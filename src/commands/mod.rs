@@ -60,16 +60,57 @@ pub fn serve(config: Config) -> Result<(), CommandError> {
             Ok(_) => {}
             Err(e) => log::warn!("could not raise the open-file limit: {e}"),
         }
+        let sync = config.sync.clone();
         let service = build(config)?;
         log::info!(
             "serving os-instance-actions on http://{} (store: {})",
             service.addr,
             service.store.describe()
         );
+        if sync.enabled {
+            log::info!("mirroring {} every {}", upstream_name(&sync), sync.interval);
+            let store = std::sync::Arc::clone(&service.store);
+            actix_web::rt::spawn(async move {
+                let _ = crate::sync::run(store, sync, false).await;
+            });
+        }
         service.run().await?;
         log::info!("stopped; store flushed");
         Ok(())
     })
+}
+
+/// `sync [--once]`: mirror the upstream Nova into the store (see `crate::sync`).
+pub fn sync(config: &Config, once: bool) -> Result<(), CommandError> {
+    let store = Arc::new(open_store(config)?);
+    let sync = config.sync.clone();
+    log::info!(
+        "mirroring {} into {}{}",
+        upstream_name(&sync),
+        store.describe(),
+        if once { " (one pass)" } else { "" }
+    );
+    let outcome = actix_web::rt::System::new().block_on(crate::sync::run(store, sync, once));
+    match outcome {
+        Ok(report) => {
+            log::info!(
+                "sync pass done: {} servers, {} actions, {} events copied; the copy is current",
+                report.servers,
+                report.actions,
+                report.events
+            );
+            Ok(())
+        }
+        Err(e) => Err(CommandError::Work(format!("sync: {e}"))),
+    }
+}
+
+fn upstream_name(sync: &crate::config::SyncConfig) -> String {
+    match (sync.endpoint.as_str(), sync.auth_url.as_str()) {
+        ("", "") => "(no upstream configured)".into(),
+        ("", auth) => format!("the compute endpoint of {auth}'s catalog"),
+        (endpoint, _) => endpoint.to_string(),
+    }
 }
 
 fn open_store(config: &Config) -> Result<Store, CommandError> {

@@ -225,6 +225,16 @@ impl Store {
         each!(self, s => s.find_servers(project, after, limit, admit))
     }
 
+    /// A small named value kept with the data, such as the mirror's watermark.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        each!(self, s => s.meta(key))
+    }
+
+    /// Sets a named value; durable on return.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        each!(self, s => s.set_meta(key, value))
+    }
+
     /// Where `id` sorts in listings (a marker), None when there is no such server.
     pub fn server_position(&self, id: &Uuid) -> Result<Option<ServerPosition>> {
         each!(self, s => s.server_position(id))

@@ -12,6 +12,7 @@ mod golden;
 mod hostile;
 mod interrupted_purge;
 mod keystone;
+mod mirror;
 mod ops;
 mod policy;
 mod postgres;

@@ -61,6 +61,8 @@ pub struct SledStore {
     lag: Tree,
     servers_by_created: Tree,
     servers_by_project: Tree,
+    /// Small named values the service keeps with the data (the mirror's watermark).
+    meta: Tree,
     /// Ids whose purge has begun and not yet finished (see `purge.rs`).
     purging: Tree,
     data_file: File,

@@ -39,6 +39,7 @@ impl SledStore {
             lag: tree("lag")?,
             servers_by_created: tree("servers_by_created")?,
             servers_by_project: tree("servers_by_project")?,
+            meta: tree("meta")?,
             purging: tree("purging")?,
             locks: ServerLocks::new(),
             data_file: File::open(dir.join("db")).map_err(|e| open_err(e.to_string()))?,

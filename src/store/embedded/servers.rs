@@ -73,6 +73,21 @@ impl SledStore {
         Ok(found)
     }
 
+    /// A named value kept with the data (see `Store::meta`).
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.meta
+            .get(key)?
+            .map(|v| String::from_utf8(v.to_vec()).map_err(|_| StoreError::Corrupt(key.into())))
+            .transpose()
+    }
+
+    /// Sets a named value, durably.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.writable()?;
+        self.meta.insert(key, value.as_bytes())?;
+        self.durable()
+    }
+
     /// Where `id` sorts in listings (a marker), None when there is no such server.
     pub fn server_position(&self, id: &Uuid) -> Result<Option<ServerPosition>> {
         Ok(self.server(id)?.map(|s| position_of(id, &s)))

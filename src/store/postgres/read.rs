@@ -255,6 +255,32 @@ impl PgStore {
             .collect()
     }
 
+    /// A named value kept with the data (see `Store::meta`).
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        let row = self.call(|client| async move {
+            client
+                .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
+                .await
+                .map_err(db_error)
+        })?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Sets a named value (committed, so durable).
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.call(|client| async move {
+            client
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2)
+                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    &[&key, &value],
+                )
+                .await
+                .map_err(db_error)
+        })?;
+        Ok(())
+    }
+
     /// Where `id` sorts in listings (a marker), None when there is no such server.
     pub fn server_position(&self, id: &Uuid) -> Result<Option<keys::ServerPosition>> {
         Ok(self.server(id)?.map(|s| {

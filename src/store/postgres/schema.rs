@@ -59,6 +59,10 @@ const MIGRATIONS: &[&[Step]] = &[
                 ON servers (project_id, created_key, seq, instance_uuid);",
         ),
     ],
+    // 3: small named values kept with the data (the mirror's watermark).
+    &[Step::Sql(
+        "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL)",
+    )],
 ];
 
 pub const LATEST: i32 = MIGRATIONS.len() as i32;

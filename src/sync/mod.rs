@@ -1,0 +1,271 @@
+//! `nova-actions sync`: a mirror of a real Nova's action history, read through Nova's own API
+//! (the same JSON Nova serves; no database credentials), that keeps what Nova later archives.
+//!
+//! A pass reads the servers changed since the watermark (Nova's `changes-since` on servers also
+//! lists deleted ones) and every live server, then each one's actions changed since the
+//! watermark (following `links`), shows each of those for its events, and stores each server
+//! with its changed actions as one import (idempotent: stored actions are matched by start time
+//! and request id and replaced in place). The watermark, the time the pass started, is written
+//! only once everything the pass read is durable, and the next pass reads from `overlap` before
+//! it: a crash re-reads at most a pass and an overlap, and skips nothing.
+
+pub mod mapping;
+pub mod upstream;
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::config::SyncConfig;
+use crate::model::{Action, Event, Server, ServerHistory};
+use crate::pytext::urlencode;
+use crate::store::{Store, StoreError};
+use crate::timeutil::{Micros, format_micros, now_micros};
+use upstream::{Upstream, UpstreamError};
+
+/// Where the store keeps the watermark: the start of the last complete pass (UTC microseconds).
+pub const WATERMARK: &str = "sync.watermark";
+
+/// Why a pass stopped.
+#[derive(Debug)]
+pub enum SyncError {
+    Upstream(UpstreamError),
+    Store(StoreError),
+    /// Nova answered something this mirror cannot read.
+    Unreadable(String),
+}
+
+impl std::fmt::Display for SyncError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SyncError::Upstream(e) => write!(f, "upstream: {e}"),
+            SyncError::Store(e) => write!(f, "store: {e}"),
+            SyncError::Unreadable(why) => write!(f, "upstream answer: {why}"),
+        }
+    }
+}
+
+impl From<UpstreamError> for SyncError {
+    fn from(e: UpstreamError) -> Self {
+        SyncError::Upstream(e)
+    }
+}
+
+impl From<StoreError> for SyncError {
+    fn from(e: StoreError) -> Self {
+        SyncError::Store(e)
+    }
+}
+
+impl From<mapping::Unreadable> for SyncError {
+    fn from(e: mapping::Unreadable) -> Self {
+        SyncError::Unreadable(e.0)
+    }
+}
+
+/// What one pass copied.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PassReport {
+    pub servers: u64,
+    pub actions: u64,
+    pub events: u64,
+}
+
+/// Runs passes every `interval` until the process stops; with `once`, one pass. Errors are
+/// logged one line each and retried with backoff; `once` returns the pass's error instead.
+pub async fn run(
+    store: Arc<Store>,
+    config: SyncConfig,
+    once: bool,
+) -> Result<PassReport, SyncError> {
+    let mut failures = 0u32;
+    loop {
+        let started = std::time::Instant::now();
+        let outcome = connect_and_pass(&store, &config).await;
+        match (&outcome, once) {
+            (_, true) => return outcome,
+            (Ok(report), false) => {
+                failures = 0;
+                log::info!(
+                    "sync pass done in {:.1} s: {} servers, {} actions, {} events copied",
+                    started.elapsed().as_secs_f64(),
+                    report.servers,
+                    report.actions,
+                    report.events
+                );
+                let rest = Duration::from_secs(config.interval.seconds())
+                    .saturating_sub(started.elapsed());
+                actix_web::rt::time::sleep(rest).await;
+            }
+            (Err(e), false) => {
+                failures += 1;
+                let wait = backoff(failures, config.interval.seconds());
+                log::warn!("sync pass failed (retrying in {} s): {e}", wait.as_secs());
+                actix_web::rt::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// Exponential backoff from 1 s, capped at the poll interval (at least 1 s), with jitter.
+fn backoff(failures: u32, interval: u64) -> Duration {
+    let cap = interval.max(1);
+    let base = 1u64
+        .checked_shl(failures.min(20))
+        .unwrap_or(u64::MAX)
+        .min(cap);
+    let jitter = (now_micros().unsigned_abs() % 1000) as f64 / 1000.0;
+    Duration::from_secs_f64(base as f64 * (0.5 + jitter / 2.0))
+}
+
+async fn connect_and_pass(
+    store: &Arc<Store>,
+    config: &SyncConfig,
+) -> Result<PassReport, SyncError> {
+    let upstream = Rc::new(Upstream::connect(config).await?);
+    let overlap = i64::try_from(config.overlap.seconds())
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000);
+    pass(store, &upstream, overlap, config.concurrency.max(1)).await
+}
+
+/// One pass; see the module comment.
+pub async fn pass(
+    store: &Arc<Store>,
+    upstream: &Rc<Upstream>,
+    overlap: Micros,
+    concurrency: usize,
+) -> Result<PassReport, SyncError> {
+    let started = now_micros();
+    let watermark = store.run(|s| s.meta(WATERMARK)).await?;
+    let since = watermark
+        .and_then(|w| w.parse::<Micros>().ok())
+        .map(|w| w.saturating_sub(overlap));
+    let mut servers = BTreeMap::new();
+    // From the epoch on the first pass: `changes-since` is what lists deleted servers too.
+    let since_text = format!("{}Z", format_micros(since.unwrap_or(0)));
+    let changed = format!(
+        "/servers/detail?{}",
+        urlencode(&[("all_tenants", "1"), ("changes-since", &since_text)])
+    );
+    collect_servers(upstream, &changed, &mut servers).await?;
+    if since.is_some() {
+        // Nova records an action without touching its server: live servers are read too.
+        collect_servers(upstream, "/servers/detail?all_tenants=1", &mut servers).await?;
+    }
+    let mut report = PassReport::default();
+    for (id, server) in servers {
+        let actions = changed_actions(upstream, &id, since, concurrency).await?;
+        report.servers += 1;
+        report.actions += actions.len() as u64;
+        report.events += actions.iter().map(|(_, e)| e.len() as u64).sum::<u64>();
+        let history = ServerHistory {
+            uuid: id,
+            server,
+            actions,
+        };
+        store
+            .run(move |s| {
+                s.import_server(&history)?;
+                s.durable()
+            })
+            .await?;
+    }
+    store
+        .run(move |s| s.set_meta(WATERMARK, &started.to_string()))
+        .await?;
+    Ok(report)
+}
+
+/// Every server of a listing, following `servers_links`.
+async fn collect_servers(
+    upstream: &Upstream,
+    first: &str,
+    into: &mut BTreeMap<Uuid, Server>,
+) -> Result<(), SyncError> {
+    let mut next = Some(first.to_string());
+    while let Some(page) = next.take() {
+        let doc = upstream.get(&page).await?;
+        for item in doc["servers"].as_array().into_iter().flatten() {
+            let (id, server) = mapping::server(item)?;
+            into.insert(id, server);
+        }
+        next = next_link(&doc["servers_links"]);
+    }
+    Ok(())
+}
+
+fn next_link(links: &Value) -> Option<String> {
+    links
+        .as_array()?
+        .iter()
+        .find(|l| l["rel"] == "next")
+        .and_then(|l| l["href"].as_str())
+        .map(str::to_string)
+}
+
+/// A server's actions changed since `since` (all of them when None), oldest first, each with
+/// its events, shown `concurrency` at a time.
+async fn changed_actions(
+    upstream: &Rc<Upstream>,
+    id: &Uuid,
+    since: Option<Micros>,
+    concurrency: usize,
+) -> Result<Vec<(Action, Vec<Event>)>, SyncError> {
+    let base = format!("/servers/{id}/os-instance-actions");
+    let paged = upstream.minor() >= 58;
+    let mut next = Some(match (since, paged) {
+        (Some(t), true) => format!(
+            "{base}?{}",
+            urlencode(&[("changes-since", &format!("{}Z", format_micros(t)))])
+        ),
+        _ => base.clone(),
+    });
+    let mut request_ids = Vec::new();
+    while let Some(page) = next.take() {
+        let doc = match upstream.get(&page).await {
+            // The server vanished upstream mid-pass: keep what the mirror has.
+            Err(e) if e.status() == Some(404) => return Ok(Vec::new()),
+            other => other?,
+        };
+        for item in doc["instanceActions"].as_array().into_iter().flatten() {
+            if let Some(rid) = item["request_id"].as_str() {
+                request_ids.push(rid.to_string());
+            }
+        }
+        next = if paged {
+            next_link(&doc["links"])
+        } else {
+            None
+        };
+    }
+    let gate = Rc::new(tokio::sync::Semaphore::new(concurrency));
+    let shows: Vec<_> = request_ids
+        .iter()
+        .map(|rid| {
+            let (upstream, gate) = (Rc::clone(upstream), Rc::clone(&gate));
+            let path = format!("{base}/{}", crate::pytext::quote_path(rid));
+            actix_web::rt::spawn(async move {
+                let _turn = gate.acquire().await;
+                upstream.get(&path).await
+            })
+        })
+        .collect();
+    let mut actions = Vec::with_capacity(shows.len());
+    for show in shows {
+        let doc = match show.await {
+            Ok(Ok(doc)) => doc,
+            Ok(Err(e)) if e.status() == Some(404) => continue,
+            Ok(Err(e)) => return Err(e.into()),
+            Err(e) => return Err(SyncError::Unreadable(format!("a show task failed: {e}"))),
+        };
+        actions.push(mapping::action(&doc["instanceAction"])?);
+    }
+    // Nova lists newest first; a server's history is stored in recording order.
+    actions.reverse();
+    Ok(actions)
+}

@@ -1,0 +1,323 @@
+//! `nova-actions sync` against a real Nova 34.0.0 (`scripts/nova-oracle`, installed and pointed
+//! at by `.ci/run`): the mirror answers every action list and show exactly as that Nova does,
+//! follows new history recorded by Nova's own code, and keeps what Nova no longer has.
+//!
+//! Needs `NOVA_ACTIONS_TEST_NOVA=1` and the oracle's venv (`scripts/nova-oracle/setup.sh`);
+//! without them the test says it is skipped.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::backend::{StoreArg, say};
+use crate::cli::{Served, binary, serve};
+use crate::common::{ADMIN, TempDir, fixtures_dir, send_raw};
+
+/// A real Nova on a free port with a fresh state dir; stopped on drop.
+struct Nova {
+    port: u16,
+    state: PathBuf,
+    _dir: TempDir,
+}
+
+fn oracle() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nova-oracle")
+}
+
+impl Nova {
+    fn start() -> Nova {
+        let dir = TempDir::new();
+        let state = dir.0.join("nova");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let run = Command::new(oracle().join("run.sh"))
+            .args([&port.to_string(), state.to_str().unwrap(), "--fresh"])
+            .args(["--workers", "2", "--threads", "4"])
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        Nova {
+            port,
+            state,
+            _dir: dir,
+        }
+    }
+
+    /// Runs `seed.py` with these arguments (and `stdin` for `batch -`).
+    fn seed(&self, args: &[&str], stdin: &str) {
+        use std::io::Write;
+        let mut child = Command::new(oracle().join("seed.py"))
+            .arg("--state-dir")
+            .arg(&self.state)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "seed.py {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+}
+
+impl Drop for Nova {
+    fn drop(&mut self) {
+        let _ = Command::new(oracle().join("stop.sh"))
+            .arg(&self.state)
+            .output();
+    }
+}
+
+fn sync_once(nova: &Nova, store: &Path) {
+    let out = binary()
+        .args(["sync", "--once"])
+        .store(store)
+        .env(
+            "NOVA_ACTIONS__SYNC__ENDPOINT",
+            format!("http://127.0.0.1:{}/v2.1", nova.port),
+        )
+        .env("NOVA_ACTIONS__SYNC__TOKEN", ADMIN)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sync: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every list and show of these servers' actions, at the versions where the answer changes,
+/// as an admin, the owner and another project.
+fn requests(servers: &[(String, Vec<String>)]) -> Vec<(String, &'static str, &'static str)> {
+    let mut out = Vec::new();
+    for (id, request_ids) in servers {
+        for token in [ADMIN, "user-a:proj-a", "user-b:proj-b"] {
+            for version in ["2.1", "2.21", "2.51", "2.58", "2.62", "2.84", "2.100"] {
+                out.push((
+                    format!("/v2.1/servers/{id}/os-instance-actions"),
+                    token,
+                    version,
+                ));
+                for rid in request_ids {
+                    out.push((
+                        format!("/v2.1/servers/{id}/os-instance-actions/{rid}"),
+                        token,
+                        version,
+                    ));
+                }
+            }
+            out.push((
+                format!("/v2.1/servers/{id}/os-instance-actions?limit=1"),
+                token,
+                "2.58",
+            ));
+        }
+    }
+    out
+}
+
+fn answer(addr: SocketAddr, path: &str, token: &str, version: &str) -> (u16, Vec<u8>) {
+    let v = format!("compute {version}");
+    let headers = [
+        ("Host", "127.0.0.1:28774"),
+        ("X-Auth-Token", token),
+        ("OpenStack-API-Version", v.as_str()),
+        ("Accept", "application/json"),
+    ];
+    let r = send_raw(addr, "GET", path.as_bytes(), &headers, b"");
+    (r.status, r.body)
+}
+
+/// The requests whose answers differ between Nova and the mirror (asked from a few threads:
+/// Nova takes tens of milliseconds per answer).
+fn differences(
+    nova: SocketAddr,
+    mirror: SocketAddr,
+    asked: &[(String, &str, &str)],
+) -> Vec<String> {
+    let chunk = asked.len().div_ceil(6).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = asked
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .filter_map(|(path, token, version)| {
+                            let a = answer(nova, path, token, version);
+                            let b = answer(mirror, path, token, version);
+                            (a != b).then(|| {
+                                format!(
+                                    "{token} {version} {path}\n  nova:   {} {}\n  mirror: {} {}",
+                                    a.0,
+                                    String::from_utf8_lossy(&a.1),
+                                    b.0,
+                                    String::from_utf8_lossy(&b.1)
+                                )
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    })
+}
+
+fn fixture_servers() -> Vec<(String, Vec<String>)> {
+    let text =
+        std::fs::read_to_string(fixtures_dir().join("servers-golden/fixture.ndjson")).unwrap();
+    text.lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let rids = v["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["request_id"].as_str().unwrap().to_string())
+                .collect();
+            (v["uuid"].as_str().unwrap().to_string(), rids)
+        })
+        .collect()
+}
+
+fn mirror_of(store: &Path) -> Served {
+    serve(store)
+}
+
+#[test]
+fn the_mirror_answers_as_nova_follows_it_and_keeps_what_nova_drops() {
+    if std::env::var("NOVA_ACTIONS_TEST_NOVA").is_err() {
+        say(
+            "SKIPPED the_mirror_answers_as_nova_follows_it_and_keeps_what_nova_drops: no real Nova \
+             (run scripts/nova-oracle/setup.sh and set NOVA_ACTIONS_TEST_NOVA=1, as .ci/run does)",
+        );
+        return;
+    }
+    let nova = Nova::start();
+    let fixture = fixtures_dir().join("servers-golden/oracle-fixture.json");
+    nova.seed(&["load", fixture.to_str().unwrap()], "");
+    let dir = TempDir::new();
+    let store = dir.0.join("mirror");
+
+    // 1. A first pass copies everything: every answer is Nova's, byte for byte.
+    sync_once(&nova, &store);
+    let mut servers = fixture_servers();
+    let asked = requests(&servers);
+    let mirror = mirror_of(&store);
+    let diffs = differences(nova.addr(), mirror.addr, &asked);
+    assert!(
+        diffs.is_empty(),
+        "{} of {} differ:\n{}",
+        diffs.len(),
+        asked.len(),
+        diffs[..diffs.len().min(5)].join("\n")
+    );
+    drop(mirror);
+
+    // 2. History Nova's own code records afterwards (an action on a server Nova does not
+    //    touch, an event finishing with an error, a deletion) comes with the next pass.
+    let a2 = "a0000000-0000-4000-8000-000000000002";
+    let a3 = "a0000000-0000-4000-8000-000000000003";
+    nova.seed(
+        &["batch", "-"],
+        &format!(
+            "act start --instance {a2} --request-id req-live-1 --action reboot\n\
+             act event-start --instance {a2} --request-id req-live-1 --event compute_reboot_instance --host compute-1\n\
+             act event-finish --instance {a2} --request-id req-live-1 --event compute_reboot_instance --result Error --traceback \"Trace <&> ü\"\n\
+             act start --instance {a3} --request-id req-live-2 --action delete\n\
+             instance delete --instance {a3}\n"
+        ),
+    );
+    sync_once(&nova, &store);
+    servers
+        .iter_mut()
+        .find(|(id, _)| id == a2)
+        .unwrap()
+        .1
+        .push("req-live-1".into());
+    servers
+        .iter_mut()
+        .find(|(id, _)| id == a3)
+        .unwrap()
+        .1
+        .push("req-live-2".into());
+    let asked = requests(&servers);
+    let mirror = mirror_of(&store);
+    let diffs = differences(nova.addr(), mirror.addr, &asked);
+    assert!(
+        diffs.is_empty(),
+        "{} of {} differ:\n{}",
+        diffs.len(),
+        asked.len(),
+        diffs[..diffs.len().min(5)].join("\n")
+    );
+    let before: Vec<(u16, Vec<u8>)> = asked
+        .iter()
+        .map(|(p, t, v)| answer(mirror.addr, p, t, v))
+        .collect();
+    let export = |served: &Served| {
+        send_raw(
+            served.addr,
+            "GET",
+            b"/ingest/v1/export",
+            &[("X-Auth-Token", ADMIN)],
+            b"",
+        )
+        .body
+    };
+    let exported = export(&mirror);
+    drop(mirror);
+
+    // 3. Another pass with nothing new changes nothing.
+    sync_once(&nova, &store);
+    let mirror = mirror_of(&store);
+    assert!(
+        export(&mirror) == exported,
+        "a pass with nothing new changed the store"
+    );
+    drop(mirror);
+
+    // 4. Nova forgets everything (archive and purge of every row): the mirror keeps it all and
+    //    answers as Nova did.
+    nova.seed(&["reset"], "");
+    sync_once(&nova, &store);
+    let mirror = mirror_of(&store);
+    let after: Vec<(u16, Vec<u8>)> = asked
+        .iter()
+        .map(|(p, t, v)| answer(mirror.addr, p, t, v))
+        .collect();
+    assert!(after == before, "the mirror lost history Nova dropped");
+    let gone = answer(
+        nova.addr(),
+        &format!("/v2.1/servers/{a2}/os-instance-actions"),
+        ADMIN,
+        "2.84",
+    );
+    assert_eq!(gone.0, 404, "Nova forgot the server");
+}
