@@ -29,6 +29,10 @@ use upstream::{Upstream, UpstreamError};
 
 /// Where the store keeps the watermark: the start of the last complete pass (UTC microseconds).
 pub const WATERMARK: &str = "sync.watermark";
+/// Where the store keeps the actions to show again: `[[server, request_id], ...]`, those with an
+/// unfinished event when last read. Nova does not move an action's `updated_at` when an event
+/// arrives without a matching request id, so `changes-since` alone would never see it finish.
+pub const UNFINISHED: &str = "sync.unfinished";
 
 /// Why a pass stopped.
 #[derive(Debug)]
@@ -157,9 +161,38 @@ pub async fn pass(
         // Nova records an action without touching its server: live servers are read too.
         collect_servers(upstream, "/servers/detail?all_tenants=1", &mut servers).await?;
     }
+    let mut recheck = unfinished_by_server(store).await?;
+    // A server with actions to re-read that no listing returned keeps its stored record.
+    for id in recheck.keys() {
+        if !servers.contains_key(id) {
+            let id = *id;
+            if let Some(stored) = store.run(move |s| s.server(&id)).await? {
+                servers.insert(id, stored);
+            }
+        }
+    }
+    let total = servers.len();
+    let mut unfinished: Vec<(Uuid, String)> = Vec::new();
     let mut report = PassReport::default();
+    let mut last_progress = std::time::Instant::now();
     for (id, server) in servers {
-        let actions = changed_actions(upstream, &id, since, concurrency).await?;
+        let mut actions = changed_actions(upstream, &id, since, concurrency).await?;
+        let again = recheck.remove(&id).unwrap_or_default();
+        let missing: Vec<String> = again
+            .into_iter()
+            .filter(|rid| !actions.iter().any(|(a, _)| a.request_id == *rid))
+            .collect();
+        actions.extend(shown_again(upstream, &id, &missing, concurrency).await?);
+        unfinished.extend(
+            actions
+                .iter()
+                .filter(|(_, events)| events.iter().any(|e| e.finish_time.is_none()))
+                .map(|(a, _)| (id, a.request_id.clone())),
+        );
+        if last_progress.elapsed() >= Duration::from_secs(10) {
+            log::info!("sync: {} of {total} servers read", report.servers);
+            last_progress = std::time::Instant::now();
+        }
         report.servers += 1;
         report.actions += actions.len() as u64;
         report.events += actions.iter().map(|(_, e)| e.len() as u64).sum::<u64>();
@@ -175,10 +208,48 @@ pub async fn pass(
             })
             .await?;
     }
+    let unfinished: Vec<(String, String)> = unfinished
+        .into_iter()
+        .map(|(id, rid)| (id.hyphenated().to_string(), rid))
+        .collect();
+    let unfinished = serde_json::to_string(&unfinished).expect("strings serialize");
     store
-        .run(move |s| s.set_meta(WATERMARK, &started.to_string()))
+        .run(move |s| {
+            s.set_meta(UNFINISHED, &unfinished)?;
+            s.set_meta(WATERMARK, &started.to_string())
+        })
         .await?;
     Ok(report)
+}
+
+/// The actions to show again, by server.
+async fn unfinished_by_server(
+    store: &Arc<Store>,
+) -> Result<BTreeMap<Uuid, Vec<String>>, SyncError> {
+    let text = store.run(|s| s.meta(UNFINISHED)).await?;
+    let corrupt =
+        |why: String| SyncError::Store(StoreError::Corrupt(format!("{UNFINISHED}: {why}")));
+    let listed: Vec<(String, String)> = match text {
+        Some(text) => serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?,
+        None => Vec::new(),
+    };
+    let mut by_server: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+    for (id, rid) in listed {
+        let id = Uuid::parse_str(&id).map_err(|e| corrupt(e.to_string()))?;
+        by_server.entry(id).or_default().push(rid);
+    }
+    Ok(by_server)
+}
+
+/// These actions of a server, shown again (those Nova no longer has are left as stored).
+async fn shown_again(
+    upstream: &Rc<Upstream>,
+    id: &Uuid,
+    request_ids: &[String],
+    concurrency: usize,
+) -> Result<Vec<(Action, Vec<Event>)>, SyncError> {
+    let base = format!("/servers/{id}/os-instance-actions");
+    show_all(upstream, &base, request_ids, concurrency).await
 }
 
 /// Every server of a listing, following `servers_links`.
@@ -243,6 +314,20 @@ async fn changed_actions(
             None
         };
     }
+    let mut actions = show_all(upstream, &base, &request_ids, concurrency).await?;
+    // Nova lists newest first; a server's history is stored in recording order.
+    actions.reverse();
+    Ok(actions)
+}
+
+/// Each action shown, `concurrency` at a time, in the order given; those Nova no longer has
+/// (404) are left out.
+async fn show_all(
+    upstream: &Rc<Upstream>,
+    base: &str,
+    request_ids: &[String],
+    concurrency: usize,
+) -> Result<Vec<(Action, Vec<Event>)>, SyncError> {
     let gate = Rc::new(tokio::sync::Semaphore::new(concurrency));
     let shows: Vec<_> = request_ids
         .iter()
@@ -265,7 +350,5 @@ async fn changed_actions(
         };
         actions.push(mapping::action(&doc["instanceAction"])?);
     }
-    // Nova lists newest first; a server's history is stored in recording order.
-    actions.reverse();
     Ok(actions)
 }
