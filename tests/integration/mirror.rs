@@ -12,7 +12,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::backend::{StoreArg, say};
-use crate::cli::{Served, binary, serve};
+use crate::cli::{Served, binary, serve, serve_with};
 use crate::common::{ADMIN, TempDir, fixtures_dir, send_raw};
 
 /// A real Nova on a free port with a fresh state dir; stopped on drop.
@@ -377,4 +377,120 @@ fn the_mirror_answers_as_nova_follows_it_and_keeps_what_nova_drops() {
         "2.84",
     );
     assert_eq!(gone.0, 404, "Nova forgot the server");
+}
+
+/// `[sync] enabled` inside `serve`: history Nova records while the service runs is answered
+/// within two poll intervals; a mirror killed with -9 mid-pass converges on its next start,
+/// nothing lost or doubled.
+#[test]
+fn a_running_mirror_follows_nova_within_two_intervals_and_survives_kill_9() {
+    if std::env::var("NOVA_ACTIONS_TEST_NOVA").is_err() {
+        say(
+            "SKIPPED a_running_mirror_follows_nova_within_two_intervals_and_survives_kill_9: no \
+             real Nova (run scripts/nova-oracle/setup.sh and set NOVA_ACTIONS_TEST_NOVA=1)",
+        );
+        return;
+    }
+    let nova = Nova::start();
+    let fixture = fixtures_dir().join("servers-golden/oracle-fixture.json");
+    nova.seed(&["load", fixture.to_str().unwrap()], "");
+    let dir = TempDir::new();
+    let store = dir.0.join("mirror");
+    let endpoint = format!("http://127.0.0.1:{}/v2.1", nova.port);
+    let mirroring = |command: &mut Command| {
+        command
+            .env("NOVA_ACTIONS__SYNC__ENABLED", "true")
+            .env("NOVA_ACTIONS__SYNC__ENDPOINT", &endpoint)
+            .env("NOVA_ACTIONS__SYNC__TOKEN", ADMIN)
+            .env("NOVA_ACTIONS__SYNC__INTERVAL", "1s")
+            .env("NOVA_ACTIONS__SYNC__OVERLAP", "0s");
+    };
+    let a1 = "a0000000-0000-4000-8000-000000000001";
+    let list = format!("/v2.1/servers/{a1}/os-instance-actions");
+    let show = |rid: &str| format!("/v2.1/servers/{a1}/os-instance-actions/{rid}");
+    let within = |served: &Served, path: &str, seconds: u64| -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        loop {
+            let (status, _) = answer(served.addr, path, ADMIN, "2.84");
+            if status == 200 {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let served = serve_with(&store, mirroring);
+    assert!(within(&served, &list, 30), "the first pass never landed");
+    // New history while the mirror runs: answered within two intervals of being recorded plus
+    // the time a pass takes (generous here: the suite's other tests share the two cores).
+    nova.seed(
+        &[
+            "act",
+            "start",
+            "--instance",
+            a1,
+            "--request-id",
+            "req-run-1",
+            "--action",
+            "pause",
+        ],
+        "",
+    );
+    let recorded = std::time::Instant::now();
+    assert!(
+        within(&served, &show("req-run-1"), 2 + 8),
+        "not mirrored within two intervals"
+    );
+    say(&format!(
+        "mirror: a new action answered {:.1} s after Nova recorded it (interval 1 s)",
+        recorded.elapsed().as_secs_f64()
+    ));
+    // Killed mid-pass, repeatedly, while Nova keeps recording.
+    let mut served = served;
+    for round in 0..3 {
+        let rid = format!("req-kill-{round}");
+        nova.seed(
+            &[
+                "act",
+                "start",
+                "--instance",
+                a1,
+                "--request-id",
+                &rid,
+                "--action",
+                "reboot",
+            ],
+            "",
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300 + 250 * round));
+        let _ = served.child.kill();
+        let _ = served.child.wait();
+        served = serve_with(&store, mirroring);
+        assert!(
+            within(&served, &show(&rid), 30),
+            "{rid} never mirrored after kill -9"
+        );
+    }
+    // Converged: every list and show as Nova answers it, nothing doubled.
+    let mut servers = fixture_servers();
+    let extra = ["req-run-1", "req-kill-0", "req-kill-1", "req-kill-2"];
+    servers
+        .iter_mut()
+        .find(|(id, _)| id == a1)
+        .unwrap()
+        .1
+        .extend(extra.iter().map(ToString::to_string));
+    let asked = requests(&servers);
+    // One more pass after the last recording, so the copy is current.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let diffs = differences(nova.addr(), served.addr, &asked);
+    assert!(
+        diffs.is_empty(),
+        "{} of {} differ:\n{}",
+        diffs.len(),
+        asked.len(),
+        diffs[..diffs.len().min(5)].join("\n")
+    );
 }
