@@ -192,6 +192,30 @@ fn differences(
     })
 }
 
+/// Fails with the first few differences when any answer differs from Nova's.
+fn assert_answers_as_nova(nova: &Nova, mirror: SocketAddr, asked: &[(String, &str, &str)]) {
+    let diffs = differences(nova.addr(), mirror, asked);
+    assert!(
+        diffs.is_empty(),
+        "{} of {} differ:\n{}",
+        diffs.len(),
+        asked.len(),
+        diffs[..diffs.len().min(5)].join("\n")
+    );
+}
+
+/// Whether a real Nova is at hand; says so when the test is skipped.
+fn have_nova(test: &str) -> bool {
+    let have = std::env::var("NOVA_ACTIONS_TEST_NOVA").is_ok();
+    if !have {
+        say(&format!(
+            "SKIPPED {test}: no real Nova (run scripts/nova-oracle/setup.sh and set \
+             NOVA_ACTIONS_TEST_NOVA=1, as .ci/run does)"
+        ));
+    }
+    have
+}
+
 fn fixture_servers() -> Vec<(String, Vec<String>)> {
     let text =
         std::fs::read_to_string(fixtures_dir().join("servers-golden/fixture.ndjson")).unwrap();
@@ -215,11 +239,7 @@ fn mirror_of(store: &Path) -> Served {
 
 #[test]
 fn the_mirror_answers_as_nova_follows_it_and_keeps_what_nova_drops() {
-    if std::env::var("NOVA_ACTIONS_TEST_NOVA").is_err() {
-        say(
-            "SKIPPED the_mirror_answers_as_nova_follows_it_and_keeps_what_nova_drops: no real Nova \
-             (run scripts/nova-oracle/setup.sh and set NOVA_ACTIONS_TEST_NOVA=1, as .ci/run does)",
-        );
+    if !have_nova("the_mirror_answers_as_nova_follows_it_and_keeps_what_nova_drops") {
         return;
     }
     let nova = Nova::start();
@@ -233,14 +253,7 @@ fn the_mirror_answers_as_nova_follows_it_and_keeps_what_nova_drops() {
     let mut servers = fixture_servers();
     let asked = requests(&servers);
     let mirror = mirror_of(&store);
-    let diffs = differences(nova.addr(), mirror.addr, &asked);
-    assert!(
-        diffs.is_empty(),
-        "{} of {} differ:\n{}",
-        diffs.len(),
-        asked.len(),
-        diffs[..diffs.len().min(5)].join("\n")
-    );
+    assert_answers_as_nova(&nova, mirror.addr, &asked);
     drop(mirror);
 
     // 2. History Nova's own code records afterwards (an action on a server Nova does not
@@ -272,14 +285,7 @@ fn the_mirror_answers_as_nova_follows_it_and_keeps_what_nova_drops() {
         .push("req-live-2".into());
     let asked = requests(&servers);
     let mirror = mirror_of(&store);
-    let diffs = differences(nova.addr(), mirror.addr, &asked);
-    assert!(
-        diffs.is_empty(),
-        "{} of {} differ:\n{}",
-        diffs.len(),
-        asked.len(),
-        diffs[..diffs.len().min(5)].join("\n")
-    );
+    assert_answers_as_nova(&nova, mirror.addr, &asked);
     drop(mirror);
 
     // 3. An event Nova finishes without its request id (a compute service restarted mid-way)
@@ -315,14 +321,7 @@ fn the_mirror_answers_as_nova_follows_it_and_keeps_what_nova_drops() {
         .push("req-live-3".into());
     let asked = requests(&servers);
     let mirror = mirror_of(&store);
-    let diffs = differences(nova.addr(), mirror.addr, &asked);
-    assert!(
-        diffs.is_empty(),
-        "{} of {} differ:\n{}",
-        diffs.len(),
-        asked.len(),
-        diffs[..diffs.len().min(5)].join("\n")
-    );
+    assert_answers_as_nova(&nova, mirror.addr, &asked);
     let finished = answer(
         mirror.addr,
         &format!("/v2.1/servers/{a2}/os-instance-actions/req-live-3"),
@@ -384,11 +383,7 @@ fn the_mirror_answers_as_nova_follows_it_and_keeps_what_nova_drops() {
 /// nothing lost or doubled.
 #[test]
 fn a_running_mirror_follows_nova_within_two_intervals_and_survives_kill_9() {
-    if std::env::var("NOVA_ACTIONS_TEST_NOVA").is_err() {
-        say(
-            "SKIPPED a_running_mirror_follows_nova_within_two_intervals_and_survives_kill_9: no \
-             real Nova (run scripts/nova-oracle/setup.sh and set NOVA_ACTIONS_TEST_NOVA=1)",
-        );
+    if !have_nova("a_running_mirror_follows_nova_within_two_intervals_and_survives_kill_9") {
         return;
     }
     let nova = Nova::start();
@@ -485,12 +480,5 @@ fn a_running_mirror_follows_nova_within_two_intervals_and_survives_kill_9() {
     let asked = requests(&servers);
     // One more pass after the last recording, so the copy is current.
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let diffs = differences(nova.addr(), served.addr, &asked);
-    assert!(
-        diffs.is_empty(),
-        "{} of {} differ:\n{}",
-        diffs.len(),
-        asked.len(),
-        diffs[..diffs.len().min(5)].join("\n")
-    );
+    assert_answers_as_nova(&nova, served.addr, &asked);
 }
