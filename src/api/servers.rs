@@ -175,7 +175,7 @@ pub async fn list(r: &Request<'_>, listing: Listing) -> Outcome {
         ));
     };
     let limit = plan.limit;
-    let marker = q_marker(&checked);
+    let marker = checked.marker.clone().unwrap_or_default();
     let store = &r.call.state.store;
     let found = match plan.filter.skips() {
         true => {
@@ -319,10 +319,6 @@ fn plan(r: &Request<'_>, listing: Listing, q: &query::ServersQuery) -> Result<Op
 
 fn marker_not_found(marker: &str) -> Fault {
     Fault::BadRequest(format!("marker [{marker}] not found"))
-}
-
-fn q_marker(q: &query::ServersQuery) -> String {
-    q.marker.clone().unwrap_or_default()
 }
 
 /// Reads servers in listing order until `limit` pass the filter: memory bounded by the page,
