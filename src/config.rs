@@ -54,6 +54,10 @@ pub struct SyncConfig {
     pub max_microversion: String,
     /// Time allowed for one upstream request.
     pub timeout: Span,
+    /// How often a pass also reads the actions of every live server, not only of the servers
+    /// changed since the last pass: Nova records some actions (volume attachments, for one)
+    /// without touching their server. 0: every pass.
+    pub sweep_interval: Span,
 }
 
 impl Default for SyncConfig {
@@ -75,6 +79,7 @@ impl Default for SyncConfig {
             overlap: Span(300),
             max_microversion: "2.100".into(),
             timeout: Span(30),
+            sweep_interval: Span(3600),
         }
     }
 }

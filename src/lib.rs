@@ -36,6 +36,8 @@ use store::Store;
 pub struct Service {
     pub addr: SocketAddr,
     pub store: Arc<Store>,
+    /// What the mirror reports, when `[sync] enabled` (the caller starts it: see `commands`).
+    pub sync_status: Option<Arc<sync::status::SyncStatus>>,
     server: actix_web::dev::Server,
     stop_retention: Arc<AtomicBool>,
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
@@ -92,6 +94,10 @@ pub fn build_with_store(
     store: Arc<Store>,
 ) -> Result<Service, Box<dyn std::error::Error>> {
     let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sync_status = config
+        .sync
+        .enabled
+        .then(|| Arc::new(sync::status::SyncStatus::default()));
     let policy = policy::Watched::new(config.policy.file.clone()).map_err(|e| e.to_string())?;
     let state = web::Data::new(api::AppState {
         policy,
@@ -101,6 +107,7 @@ pub fn build_with_store(
         store: Arc::clone(&store),
         limits: limits(&config),
         config: config.clone(),
+        sync: sync_status.clone(),
     });
     let mut server =
         HttpServer::new(move || App::new().app_data(state.clone()).configure(api::configure))
@@ -136,6 +143,7 @@ pub fn build_with_store(
     Ok(Service {
         addr,
         store,
+        sync_status,
         server: server.run(),
         stop_retention,
         in_flight,

@@ -26,6 +26,8 @@ pub struct AppState {
     pub auth: auth::Authenticator,
     /// Requests being answered now; shutdown waits for it to reach zero.
     pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// The mirror running inside this process (`[sync] enabled`), for `/metrics`.
+    pub sync: Option<Arc<crate::sync::status::SyncStatus>>,
 }
 
 /// A request as the handlers see it: decoded path, effective method, fresh request id.

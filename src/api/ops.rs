@@ -35,9 +35,15 @@ pub async fn metrics(call: &Call<'_>) -> HttpResponse {
     }
     let read = call.state.store.run(|s| {
         let bytes = s.size_on_disk().unwrap_or(0);
-        Ok((bytes, s.purges_pending().unwrap_or(0), s.flush_times()))
+        let watermark = s.meta(crate::sync::WATERMARK).ok().flatten();
+        Ok((
+            bytes,
+            s.purges_pending().unwrap_or(0),
+            s.flush_times(),
+            watermark,
+        ))
     });
-    let (store_bytes, purges_pending, flush) = read.await.unwrap_or_default();
+    let (store_bytes, purges_pending, flush, watermark) = read.await.unwrap_or_default();
     let gauges = Gauges {
         store_bytes,
         purges_pending,
@@ -50,6 +56,12 @@ pub async fn metrics(call: &Call<'_>) -> HttpResponse {
             .into_iter()
             .collect(),
     };
-    let body = call.state.metrics.render(&gauges).into_bytes();
+    let mut text = call.state.metrics.render(&gauges);
+    let watermark = watermark.and_then(|w| w.parse().ok());
+    crate::sync::status::render_watermark(&mut text, watermark, crate::timeutil::now_micros());
+    if let Some(sync) = &call.state.sync {
+        sync.snapshot().render(&mut text);
+    }
+    let body = text.into_bytes();
     Reply::new(200, Some("text/plain; version=0.0.4; charset=utf-8"), body).finish()
 }

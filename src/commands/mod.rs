@@ -67,11 +67,11 @@ pub fn serve(config: Config) -> Result<(), CommandError> {
             service.addr,
             service.store.describe()
         );
-        if sync.enabled {
+        if let Some(status) = service.sync_status.clone() {
             log::info!("mirroring {} every {}", upstream_name(&sync), sync.interval);
             let store = std::sync::Arc::clone(&service.store);
             actix_web::rt::spawn(async move {
-                let _ = crate::sync::run(store, sync, false).await;
+                let _ = crate::sync::run(store, sync, false, status).await;
             });
         }
         service.run().await?;
@@ -90,7 +90,9 @@ pub fn sync(config: &Config, once: bool) -> Result<(), CommandError> {
         store.describe(),
         if once { " (one pass)" } else { "" }
     );
-    let outcome = actix_web::rt::System::new().block_on(crate::sync::run(store, sync, once));
+    let status = Arc::new(crate::sync::status::SyncStatus::default());
+    let outcome =
+        actix_web::rt::System::new().block_on(crate::sync::run(store, sync, once, status));
     match outcome {
         Ok(report) => {
             log::info!(

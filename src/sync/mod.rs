@@ -10,6 +10,7 @@
 //! it: a crash re-reads at most a pass and an overlap, and skips nothing.
 
 pub mod mapping;
+pub mod status;
 pub mod upstream;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use crate::model::{Action, Event, Server, ServerHistory};
 use crate::pytext::urlencode;
 use crate::store::{Store, StoreError};
 use crate::timeutil::{Micros, format_micros, now_micros};
+use status::SyncStatus;
 use upstream::{Upstream, UpstreamError};
 
 /// Where the store keeps the watermark: the start of the last complete pass (UTC microseconds).
@@ -33,6 +35,8 @@ pub const WATERMARK: &str = "sync.watermark";
 /// unfinished event when last read. Nova does not move an action's `updated_at` when an event
 /// arrives without a matching request id, so `changes-since` alone would never see it finish.
 pub const UNFINISHED: &str = "sync.unfinished";
+/// Where the store keeps the start of the last pass that read every live server's actions.
+pub const SWEPT: &str = "sync.swept";
 
 /// Why a pass stopped.
 #[derive(Debug)]
@@ -49,6 +53,25 @@ impl std::fmt::Display for SyncError {
             SyncError::Upstream(e) => write!(f, "upstream: {e}"),
             SyncError::Store(e) => write!(f, "store: {e}"),
             SyncError::Unreadable(why) => write!(f, "upstream answer: {why}"),
+        }
+    }
+}
+
+impl SyncError {
+    /// The cause, as a metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SyncError::Upstream(UpstreamError::Config(_)) => "config",
+            SyncError::Upstream(UpstreamError::Transport { .. }) => "transport",
+            SyncError::Upstream(e) => match e.status() {
+                Some(401) => "unauthorized",
+                Some(403) => "forbidden",
+                Some(429) => "rate_limited",
+                Some(500..) => "upstream_5xx",
+                _ => "upstream_status",
+            },
+            SyncError::Store(_) => "store",
+            SyncError::Unreadable(_) => "unreadable",
         }
     }
 }
@@ -85,27 +108,33 @@ pub async fn run(
     store: Arc<Store>,
     config: SyncConfig,
     once: bool,
+    status: Arc<SyncStatus>,
 ) -> Result<PassReport, SyncError> {
     let mut failures = 0u32;
+    // Kept between passes (one Keystone token for as long as it is accepted); dropped after a
+    // failure, so that the next attempt authenticates and negotiates afresh.
+    let mut upstream: Option<Rc<Upstream>> = None;
     loop {
         let started = std::time::Instant::now();
-        let outcome = connect_and_pass(&store, &config).await;
+        let outcome = connected_pass(&store, &config, &status, &mut upstream).await;
+        let elapsed = started.elapsed();
+        record(&status, &outcome, elapsed);
         match (&outcome, once) {
             (_, true) => return outcome,
             (Ok(report), false) => {
                 failures = 0;
                 log::info!(
                     "sync pass done in {:.1} s: {} servers, {} actions, {} events copied",
-                    started.elapsed().as_secs_f64(),
+                    elapsed.as_secs_f64(),
                     report.servers,
                     report.actions,
                     report.events
                 );
-                let rest = Duration::from_secs(config.interval.seconds())
-                    .saturating_sub(started.elapsed());
+                let rest = Duration::from_secs(config.interval.seconds()).saturating_sub(elapsed);
                 actix_web::rt::time::sleep(rest).await;
             }
             (Err(e), false) => {
+                upstream = None;
                 failures += 1;
                 let wait = backoff(failures, config.interval.seconds());
                 log::warn!("sync pass failed (retrying in {} s): {e}", wait.as_secs());
@@ -113,6 +142,27 @@ pub async fn run(
             }
         }
     }
+}
+
+fn record(status: &SyncStatus, outcome: &Result<PassReport, SyncError>, elapsed: Duration) {
+    status.update(|s| {
+        s.pass_done = 0;
+        s.pass_total = 0;
+        match outcome {
+            Ok(report) => {
+                s.passes_ok += 1;
+                s.last_success = Some(now_micros());
+                s.last_pass_seconds = elapsed.as_secs_f64();
+                s.servers += report.servers;
+                s.actions += report.actions;
+                s.events += report.events;
+            }
+            Err(e) => {
+                s.passes_failed += 1;
+                *s.errors.entry(e.kind()).or_default() += 1;
+            }
+        }
+    });
 }
 
 /// Exponential backoff from 1 s, capped at the poll interval (at least 1 s), with jitter.
@@ -126,29 +176,85 @@ fn backoff(failures: u32, interval: u64) -> Duration {
     Duration::from_secs_f64(base as f64 * (0.5 + jitter / 2.0))
 }
 
-async fn connect_and_pass(
+async fn connected_pass(
     store: &Arc<Store>,
     config: &SyncConfig,
+    status: &Arc<SyncStatus>,
+    upstream: &mut Option<Rc<Upstream>>,
 ) -> Result<PassReport, SyncError> {
-    let upstream = Rc::new(Upstream::connect(config).await?);
-    let overlap = i64::try_from(config.overlap.seconds())
-        .unwrap_or(i64::MAX)
-        .saturating_mul(1_000_000);
-    pass(store, &upstream, overlap, config.concurrency.max(1)).await
+    let upstream = match upstream {
+        Some(u) => Rc::clone(u),
+        None => {
+            let connected = Rc::new(Upstream::connect(config, Arc::clone(status)).await?);
+            explain_version_once(connected.minor());
+            status.update(|s| s.microversion.clone_from(&connected.version));
+            upstream.insert(connected).clone()
+        }
+    };
+    let seconds = |span: crate::config::Span| {
+        i64::try_from(span.seconds())
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000)
+    };
+    let plan = Plan {
+        overlap: seconds(config.overlap),
+        sweep_every: seconds(config.sweep_interval),
+        concurrency: config.concurrency.max(1),
+    };
+    pass(store, &upstream, &plan, status).await
+}
+
+/// What an old upstream cannot give, said once per process.
+fn explain_version_once(minor: u32) {
+    static BELOW_58: std::sync::Once = std::sync::Once::new();
+    static BELOW_21: std::sync::Once = std::sync::Once::new();
+    if minor < 58 {
+        BELOW_58.call_once(|| {
+            log::warn!(
+                "sync: the upstream speaks up to 2.{minor}; below 2.58 actions have no \
+                 changes-since, so each changed server's whole action list is read every pass \
+                 (actions already mirrored with all events finished are not shown again)"
+            );
+        });
+    }
+    if minor < 21 {
+        BELOW_21.call_once(|| {
+            log::warn!(
+                "sync: the upstream speaks up to 2.{minor}; below 2.21 a deleted server's \
+                 actions cannot be read, so the mirror keeps what it copied before the deletion"
+            );
+        });
+    }
+}
+
+/// How a pass reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// How far before the watermark a pass reads again (microseconds).
+    pub overlap: Micros,
+    /// How often a pass reads every live server's actions (microseconds; 0: every pass).
+    pub sweep_every: Micros,
+    /// Upstream requests in flight at once.
+    pub concurrency: usize,
 }
 
 /// One pass; see the module comment.
 pub async fn pass(
     store: &Arc<Store>,
     upstream: &Rc<Upstream>,
-    overlap: Micros,
-    concurrency: usize,
+    plan: &Plan,
+    status: &SyncStatus,
 ) -> Result<PassReport, SyncError> {
     let started = now_micros();
-    let watermark = store.run(|s| s.meta(WATERMARK)).await?;
-    let since = watermark
-        .and_then(|w| w.parse::<Micros>().ok())
-        .map(|w| w.saturating_sub(overlap));
+    let stored_time = |key: &'static str| async move {
+        let text = store.run(move |s| s.meta(key)).await?;
+        Ok::<_, SyncError>(text.and_then(|w| w.parse::<Micros>().ok()))
+    };
+    let watermark = stored_time(WATERMARK).await?;
+    // A store mirrored before sweeps existed read every live server at every pass.
+    let swept = stored_time(SWEPT).await?.or(watermark);
+    let since = watermark.map(|w| w.saturating_sub(plan.overlap));
+    let sweep = swept.is_none_or(|t| started.saturating_sub(t) >= plan.sweep_every);
     let mut servers = BTreeMap::new();
     // From the epoch on the first pass: `changes-since` is what lists deleted servers too.
     let since_text = format!("{}Z", format_micros(since.unwrap_or(0)));
@@ -157,8 +263,14 @@ pub async fn pass(
         urlencode(&[("all_tenants", "1"), ("changes-since", &since_text)])
     );
     collect_servers(upstream, &changed, &mut servers).await?;
-    if since.is_some() {
-        // Nova records an action without touching its server: live servers are read too.
+    // Actions are read from the watermark, or on a sweep from the last sweep: an action Nova
+    // recorded without touching its server since then is found only this way.
+    let actions_since = if sweep {
+        swept.map(|t| t.saturating_sub(plan.overlap))
+    } else {
+        since
+    };
+    if sweep && since.is_some() {
         collect_servers(upstream, "/servers/detail?all_tenants=1", &mut servers).await?;
     }
     let mut recheck = unfinished_by_server(store).await?;
@@ -172,17 +284,18 @@ pub async fn pass(
         }
     }
     let total = servers.len();
+    status.update(|s| s.pass_total = total as u64);
     let mut unfinished: Vec<(Uuid, String)> = Vec::new();
     let mut report = PassReport::default();
     let mut last_progress = std::time::Instant::now();
     for (id, server) in servers {
-        let mut actions = changed_actions(upstream, &id, since, concurrency).await?;
+        let mut actions = changed_actions(store, upstream, &id, actions_since, plan).await?;
         let again = recheck.remove(&id).unwrap_or_default();
         let missing: Vec<String> = again
             .into_iter()
             .filter(|rid| !actions.iter().any(|(a, _)| a.request_id == *rid))
             .collect();
-        actions.extend(shown_again(upstream, &id, &missing, concurrency).await?);
+        actions.extend(shown_again(upstream, &id, &missing, plan.concurrency).await?);
         unfinished.extend(
             actions
                 .iter()
@@ -194,6 +307,7 @@ pub async fn pass(
             last_progress = std::time::Instant::now();
         }
         report.servers += 1;
+        status.update(|s| s.pass_done = report.servers);
         report.actions += actions.len() as u64;
         report.events += actions.iter().map(|(_, e)| e.len() as u64).sum::<u64>();
         let history = ServerHistory {
@@ -216,7 +330,11 @@ pub async fn pass(
     store
         .run(move |s| {
             s.set_meta(UNFINISHED, &unfinished)?;
-            s.set_meta(WATERMARK, &started.to_string())
+            if sweep {
+                s.set_meta(SWEPT, &started.to_string())?;
+            }
+            s.set_meta(WATERMARK, &started.to_string())?;
+            s.durable()
         })
         .await?;
     Ok(report)
@@ -282,10 +400,11 @@ fn next_link(links: &Value) -> Option<String> {
 /// A server's actions changed since `since` (all of them when None), oldest first, each with
 /// its events, shown `concurrency` at a time.
 async fn changed_actions(
+    store: &Arc<Store>,
     upstream: &Rc<Upstream>,
     id: &Uuid,
     since: Option<Micros>,
-    concurrency: usize,
+    plan: &Plan,
 ) -> Result<Vec<(Action, Vec<Event>)>, SyncError> {
     let base = format!("/servers/{id}/os-instance-actions");
     let paged = upstream.minor() >= 58;
@@ -314,10 +433,38 @@ async fn changed_actions(
             None
         };
     }
-    let mut actions = show_all(upstream, &base, &request_ids, concurrency).await?;
+    if !paged && since.is_some() {
+        request_ids = not_yet_complete(store, id, request_ids).await?;
+    }
+    let mut actions = show_all(upstream, &base, &request_ids, plan.concurrency).await?;
     // Nova lists newest first; a server's history is stored in recording order.
     actions.reverse();
     Ok(actions)
+}
+
+/// Without `changes-since` (below 2.58) every action is listed at every pass: those already
+/// mirrored with all their events finished are not shown again.
+async fn not_yet_complete(
+    store: &Arc<Store>,
+    id: &Uuid,
+    request_ids: Vec<String>,
+) -> Result<Vec<String>, SyncError> {
+    let id = *id;
+    let kept = store
+        .run(move |s| {
+            let mut kept = Vec::new();
+            for rid in request_ids {
+                let complete = s.show(&id, &rid, true)?.is_some_and(|(_, events)| {
+                    !events.is_empty() && events.iter().all(|e| e.finish_time.is_some())
+                });
+                if !complete {
+                    kept.push(rid);
+                }
+            }
+            Ok(kept)
+        })
+        .await?;
+    Ok(kept)
 }
 
 /// Each action shown, `concurrency` at a time, in the order given; those Nova no longer has

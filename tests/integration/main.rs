@@ -13,6 +13,7 @@ mod hostile;
 mod interrupted_purge;
 mod keystone;
 mod mirror;
+mod mirror_faults;
 mod ops;
 mod policy;
 mod postgres;

@@ -91,10 +91,16 @@ impl Drop for Nova {
     }
 }
 
+/// One pass that also reads every live server's actions (a sweep).
 fn sync_once(nova: &Nova, store: &Path) {
+    sync_pass(nova, store, "0s");
+}
+
+fn sync_pass(nova: &Nova, store: &Path, sweep_interval: &str) {
     let out = binary()
         .args(["sync", "--once"])
         .store(store)
+        .env("NOVA_ACTIONS__SYNC__SWEEP_INTERVAL", sweep_interval)
         .env(
             "NOVA_ACTIONS__SYNC__ENDPOINT",
             format!("http://127.0.0.1:{}/v2.1", nova.port),
@@ -257,7 +263,8 @@ fn the_mirror_answers_as_nova_follows_it_and_keeps_what_nova_drops() {
     drop(mirror);
 
     // 2. History Nova's own code records afterwards (an action on a server Nova does not
-    //    touch, an event finishing with an error, a deletion) comes with the next pass.
+    //    touch, an event finishing with an error, a deletion) comes with the next pass: the
+    //    deletion with any pass, the untouched server's action only with a sweep.
     let a2 = "a0000000-0000-4000-8000-000000000002";
     let a3 = "a0000000-0000-4000-8000-000000000003";
     nova.seed(
@@ -270,6 +277,23 @@ fn the_mirror_answers_as_nova_follows_it_and_keeps_what_nova_drops() {
              instance delete --instance {a3}\n"
         ),
     );
+    sync_pass(&nova, &store, "1h");
+    let mirror = mirror_of(&store);
+    let shown = |served: &Served, server: &str, rid: &str| {
+        let path = format!("/v2.1/servers/{server}/os-instance-actions/{rid}");
+        answer(served.addr, &path, ADMIN, "2.84").0
+    };
+    assert_eq!(
+        shown(&mirror, a3, "req-live-2"),
+        200,
+        "a changed server waits"
+    );
+    assert_eq!(
+        shown(&mirror, a2, "req-live-1"),
+        404,
+        "an unchanged server was read although no sweep was due"
+    );
+    drop(mirror);
     sync_once(&nova, &store);
     servers
         .iter_mut()
@@ -378,8 +402,9 @@ fn the_mirror_answers_as_nova_follows_it_and_keeps_what_nova_drops() {
     assert_eq!(gone.0, 404, "Nova forgot the server");
 }
 
-/// `[sync] enabled` inside `serve`: history Nova records while the service runs is answered
-/// within two poll intervals; a mirror killed with -9 mid-pass converges on its next start,
+/// `[sync] enabled` inside `serve`, with the default sweep interval: history Nova records
+/// while the service runs (through its API, which saves the server first) is answered within
+/// two poll intervals; a mirror killed with -9 mid-pass converges on its next start,
 /// nothing lost or doubled.
 #[test]
 fn a_running_mirror_follows_nova_within_two_intervals_and_survives_kill_9() {
@@ -430,6 +455,8 @@ fn a_running_mirror_follows_nova_within_two_intervals_and_survives_kill_9() {
             "req-run-1",
             "--action",
             "pause",
+            "--task-state",
+            "pausing",
         ],
         "",
     );
@@ -456,6 +483,9 @@ fn a_running_mirror_follows_nova_within_two_intervals_and_survives_kill_9() {
                 &rid,
                 "--action",
                 "reboot",
+                // A new task state each round: saving the same one would change nothing.
+                "--task-state",
+                ["rebooting", "powering-off", "powering-on"][round as usize],
             ],
             "",
         );
