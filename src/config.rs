@@ -54,6 +54,9 @@ pub struct SyncConfig {
     pub max_microversion: String,
     /// Time allowed for one upstream request.
     pub timeout: Span,
+    /// A PEM file of the CAs to trust for https to the upstream and its Keystone; empty: the
+    /// system's bundle (or SSL_CERT_FILE).
+    pub ca_file: String,
     /// How often a pass also reads the actions of every live server, not only of the servers
     /// changed since the last pass: Nova records some actions (volume attachments, for one)
     /// without touching their server. 0: every pass.
@@ -80,6 +83,7 @@ impl Default for SyncConfig {
             max_microversion: "2.100".into(),
             timeout: Span(30),
             sweep_interval: Span(3600),
+            ca_file: String::new(),
         }
     }
 }
@@ -160,6 +164,9 @@ pub struct KeystoneConfig {
     pub cache_size: usize,
     /// Time allowed for one call to Keystone.
     pub timeout: Span,
+    /// A PEM file of the CAs to trust for https to Keystone; empty: the system's bundle (or
+    /// SSL_CERT_FILE).
+    pub ca_file: String,
 }
 
 impl Default for KeystoneConfig {
@@ -174,6 +181,7 @@ impl Default for KeystoneConfig {
             token_cache_time: 300,
             cache_size: 10_000,
             timeout: Span(5),
+            ca_file: String::new(),
         }
     }
 }

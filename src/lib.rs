@@ -19,6 +19,7 @@ pub mod retention;
 pub mod store;
 pub mod sync;
 pub mod timeutil;
+pub mod tls;
 pub mod write_request;
 
 use std::net::SocketAddr;
@@ -101,7 +102,7 @@ pub fn build_with_store(
     let policy = policy::Watched::new(config.policy.file.clone()).map_err(|e| e.to_string())?;
     let state = web::Data::new(api::AppState {
         policy,
-        auth: auth::Authenticator::from_config(&config),
+        auth: auth::Authenticator::from_config(&config)?,
         in_flight: Arc::clone(&in_flight),
         metrics: metrics::Metrics::default(),
         store: Arc::clone(&store),

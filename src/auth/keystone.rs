@@ -39,6 +39,7 @@ struct Cached {
 
 pub struct Keystone {
     config: KeystoneConfig,
+    clients: crate::tls::Clients,
     service: Mutex<Option<ServiceToken>>,
     cache: Mutex<HashMap<[u8; 32], Cached>>,
     hits: AtomicU64,
@@ -101,15 +102,19 @@ pub fn context_of(answer: &Value) -> Option<(Context, Option<i64>)> {
 }
 
 impl Keystone {
-    pub fn new(config: KeystoneConfig) -> Keystone {
-        Keystone {
+    pub fn new(config: KeystoneConfig) -> Result<Keystone, String> {
+        let timeout = Duration::from_secs(config.timeout.seconds().max(1));
+        let clients = crate::tls::Clients::new(&config.ca_file, timeout)
+            .map_err(|e| format!("[keystone] {e}"))?;
+        Ok(Keystone {
+            clients,
             config,
             service: Mutex::new(None),
             cache: Mutex::new(HashMap::new()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             validations: AtomicU64::new(0),
-        }
+        })
     }
 
     /// (hits, misses) of the token cache.
@@ -130,9 +135,7 @@ impl Keystone {
     }
 
     fn client(&self) -> awc::Client {
-        awc::Client::builder()
-            .timeout(Duration::from_secs(self.config.timeout.seconds().max(1)))
-            .finish()
+        self.clients.client()
     }
 
     pub async fn validate(&self, token: &str) -> Validation {

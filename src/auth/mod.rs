@@ -72,8 +72,9 @@ pub enum Authenticator {
 }
 
 impl Authenticator {
-    pub fn from_config(config: &Config) -> Authenticator {
-        match config.auth.mode {
+    /// Fails only on a CA file that cannot be read.
+    pub fn from_config(config: &Config) -> Result<Authenticator, String> {
+        Ok(match config.auth.mode {
             AuthMode::Noauth => {
                 log::warn!(
                     "auth mode is noauth: X-Auth-Token names the caller and is not checked; do not expose this port"
@@ -92,9 +93,9 @@ impl Authenticator {
                     "auth mode is keystone: tokens are validated at {}",
                     config.keystone.auth_url
                 );
-                Authenticator::Keystone(Box::new(keystone::Keystone::new(config.keystone.clone())))
+                Authenticator::Keystone(Box::new(keystone::Keystone::new(config.keystone.clone())?))
             }
-        }
+        })
     }
 
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Context, AuthError> {

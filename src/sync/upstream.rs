@@ -92,9 +92,10 @@ impl Upstream {
         config: &SyncConfig,
         status: Arc<SyncStatus>,
     ) -> Result<Upstream, UpstreamError> {
-        let client = awc::Client::builder()
-            .timeout(Duration::from_secs(config.timeout.seconds().max(1)))
-            .finish();
+        let timeout = Duration::from_secs(config.timeout.seconds().max(1));
+        let client = crate::tls::Clients::new(&config.ca_file, timeout)
+            .map_err(|e| UpstreamError::Config(format!("[sync] {e}")))?
+            .client();
         let mut upstream = Upstream {
             client,
             config: config.clone(),

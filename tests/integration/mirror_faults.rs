@@ -142,10 +142,38 @@ async fn action(req: HttpRequest, u: web::Data<Upstream>) -> HttpResponse {
 struct Double {
     state: web::Data<Upstream>,
     addr: SocketAddr,
+    scheme: &'static str,
+}
+
+fn tls_fixture(name: &str) -> std::path::PathBuf {
+    crate::common::fixtures_dir().join("tls").join(name)
+}
+
+/// The double's https setup: the test certificate for 127.0.0.1, signed by the test CA.
+fn server_tls() -> rustls::ServerConfig {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(tls_fixture("server.pem"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    let key = PrivateKeyDer::from_pem_file(tls_fixture("server.key")).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap()
 }
 
 impl Double {
     fn start() -> Double {
+        Double::start_with(false)
+    }
+
+    fn start_with(tls: bool) -> Double {
         let state = web::Data::new(Upstream::default());
         let shared = state.clone();
         let (tx, rx) = mpsc::channel();
@@ -166,16 +194,25 @@ impl Double {
                             web::get().to(action),
                         )
                 })
-                .workers(1)
-                .bind("127.0.0.1:0")
+                .workers(1);
+                let server = if tls {
+                    server.bind_rustls_0_23("127.0.0.1:0", server_tls())
+                } else {
+                    server.bind("127.0.0.1:0")
+                }
                 .unwrap();
                 tx.send(server.addrs()[0]).unwrap();
                 let _ = server.run().await;
             });
         });
         let addr = rx.recv().unwrap();
-        *state.compute_base.lock().unwrap() = format!("http://{addr}/compute/v2.1");
-        Double { state, addr }
+        let scheme = if tls { "https" } else { "http" };
+        *state.compute_base.lock().unwrap() = format!("{scheme}://{addr}/compute/v2.1");
+        Double {
+            state,
+            addr,
+            scheme,
+        }
     }
 
     /// Password credentials, the compute endpoint from the catalog.
@@ -183,7 +220,7 @@ impl Double {
         command
             .env(
                 "NOVA_ACTIONS__SYNC__AUTH_URL",
-                format!("http://{}/identity", self.addr),
+                format!("{}://{}/identity", self.scheme, self.addr),
             )
             .env("NOVA_ACTIONS__SYNC__USERNAME", "mirror")
             .env("NOVA_ACTIONS__SYNC__PASSWORD", "secret")
@@ -324,4 +361,40 @@ fn metrics_follow_the_mirror_and_an_outage_upstream_leaves_reads_up() {
     wait_for(&served, "a pass after the outage", |t| {
         sample(t, ok) > Some(before)
     });
+}
+
+#[test]
+fn https_upstreams_are_checked_against_the_configured_ca() {
+    let double = Double::start_with(true);
+    let dir = TempDir::new();
+    let store = dir.0.join("mirror");
+    // The system's roots do not know the test CA: refused, and said why.
+    let refused = sync_once(&double, &store);
+    let log = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success(),
+        "an unknown CA was trusted: {log}"
+    );
+    assert!(log.to_lowercase().contains("certificate"), "{log}");
+    assert_eq!(double.state.tokens_issued.load(Ordering::SeqCst), 0);
+    let mut command = binary();
+    command
+        .args(["sync", "--once"])
+        .store(&store)
+        .env("NOVA_ACTIONS__SYNC__CA_FILE", tls_fixture("ca.pem"));
+    double.password_env(&mut command);
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let served = serve_with(&store, |_| ());
+    let shown = get_at(
+        served.addr,
+        &format!("/v2.1/servers/{SERVER}/os-instance-actions/req-d-1"),
+        ADMIN,
+        "2.84",
+    );
+    assert_eq!(shown.status, 200, "{}", shown.text());
 }
