@@ -270,7 +270,9 @@ pub async fn pass(
     } else {
         since
     };
-    if sweep && since.is_some() {
+    if sweep {
+        // Also on the first pass: a server with neither an update nor a creation time (an
+        // upstream that is itself fed by imports) passes no `changes-since`.
         collect_servers(upstream, "/servers/detail?all_tenants=1", &mut servers).await?;
     }
     let mut recheck = unfinished_by_server(store).await?;

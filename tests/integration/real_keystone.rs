@@ -51,6 +51,92 @@ impl Keystone {
     }
 }
 
+/// Registers `url` as the catalog's only compute endpoint (replacing one an earlier run left).
+fn register_compute(keystone: &Keystone, admin: &str, url: &str) {
+    let call = |method: &str, path: &str, body: Value| {
+        let body = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        send_raw(
+            keystone.addr,
+            method,
+            path.as_bytes(),
+            &[
+                ("X-Auth-Token", admin),
+                ("Content-Type", "application/json"),
+            ],
+            &body,
+        )
+    };
+    let listed = call("GET", "/v3/services?type=compute", Value::Null);
+    for service in listed.json()["services"].as_array().unwrap() {
+        let path = format!("/v3/services/{}", service["id"].as_str().unwrap());
+        assert_eq!(call("DELETE", &path, Value::Null).status, 204);
+    }
+    let created = call(
+        "POST",
+        "/v3/services",
+        json!({"service": {"type": "compute", "name": "nova", "enabled": true}}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let service = created.json()["service"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let endpoint = call(
+        "POST",
+        "/v3/endpoints",
+        json!({"endpoint": {"service_id": service, "interface": "public",
+            "region_id": "RegionOne", "url": url, "enabled": true}}),
+    );
+    assert_eq!(endpoint.status, 201, "{}", endpoint.text());
+}
+
+/// `nova-actions sync` with Keystone password credentials and no endpoint: it logs in, finds
+/// the compute endpoint in the catalog (here another nova-actions, validating the mirror's
+/// token against the same Keystone) and copies what an admin reads there.
+fn mirror_with_a_password(keystone: &Keystone, admin: &str, upstream: &TestServer, list: &str) {
+    use crate::backend::StoreArg;
+    register_compute(keystone, admin, &format!("http://{}/v2.1", upstream.addr));
+    let dir = crate::common::TempDir::new();
+    let store = dir.0.join("mirror");
+    let out = crate::cli::binary()
+        .args(["sync", "--once"])
+        .store(&store)
+        .env("NOVA_ACTIONS__SYNC__AUTH_URL", &keystone.url)
+        .env("NOVA_ACTIONS__SYNC__USERNAME", "admin")
+        .env("NOVA_ACTIONS__SYNC__PASSWORD", "admin")
+        .env("NOVA_ACTIONS__SYNC__PROJECT_NAME", "admin")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sync with a password: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mirror = crate::cli::serve(&store);
+    for path in [list.to_string(), format!("{list}/req-1")] {
+        let theirs = upstream.get(&path, admin, "2.84");
+        let ours = crate::common::get_at(mirror.addr, &path, crate::common::ADMIN, "2.84");
+        assert_eq!(theirs.status, 200, "{}", theirs.text());
+        assert_eq!(ours.text(), theirs.text(), "{path}");
+    }
+    let forbidden = crate::cli::binary()
+        .args(["sync", "--once"])
+        .store(dir.0.join("refused"))
+        .env("NOVA_ACTIONS__SYNC__AUTH_URL", &keystone.url)
+        .env("NOVA_ACTIONS__SYNC__USERNAME", "reader-a")
+        .env("NOVA_ACTIONS__SYNC__PASSWORD", "secret")
+        .env("NOVA_ACTIONS__SYNC__PROJECT_NAME", "proj-a")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&forbidden.stderr);
+    assert!(!forbidden.status.success(), "a reader mirrored: {log}");
+    assert!(log.contains("403") && log.contains("admin role"), "{log}");
+}
+
 fn cache_hits(s: &TestServer) -> u64 {
     let text = s.send("GET", "/metrics", &[], b"").text();
     let line = text
@@ -151,6 +237,8 @@ pub fn run(url: &str) {
     let (doomed, _) = keystone.project_token("reader-a", "proj-a");
     keystone.revoke(&admin, &doomed);
     assert_eq!(s.get(list, &doomed, "2.84").status, 401, "a revoked token");
+
+    mirror_with_a_password(&keystone, &admin, &s, list);
 
     // The cache: the same token again is not sent to Keystone.
     let before = cache_hits(&s);
