@@ -429,6 +429,9 @@ impl Config {
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| at(e.message().to_string()))?;
         let mut overridden = Vec::new();
+        // The defaults tell each key's type: a text setting takes the variable as written
+        // ("2.20" stays 2.20, not the number 2.2).
+        let defaults = toml::Value::try_from(Config::default()).ok();
         for (name, value) in env {
             let Some(path) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
@@ -445,7 +448,11 @@ impl Config {
             let toml::Value::Table(section_table) = entry else {
                 return Err(ConfigError(format!("{name}: [{section}] is not a section")));
             };
-            section_table.insert(key, env_value(&value));
+            let default = defaults
+                .as_ref()
+                .and_then(|d| d.get(&section))
+                .and_then(|s| s.get(&key));
+            section_table.insert(key, env_value(&value, default));
             overridden.push(name);
         }
         let config: Config =
@@ -488,7 +495,10 @@ impl Config {
 }
 
 /// An environment value is TOML when it parses as one (`1000`, `true`, `"x"`), else a string.
-fn env_value(raw: &str) -> toml::Value {
+fn env_value(raw: &str, default: Option<&toml::Value>) -> toml::Value {
+    if let Some(toml::Value::String(_)) = default {
+        return toml::Value::String(raw.to_string());
+    }
     match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
         Ok(mut t) => t
             .remove("v")
@@ -569,6 +579,10 @@ mod tests {
             ("NOVA_ACTIONS__SERVER__LISTEN", "0.0.0.0:9000"),
             ("NOVA_ACTIONS__STORAGE__DATA_DIR", "/var/lib/x"),
             ("NOVA_ACTIONS__RETENTION__DELETED_SERVERS_AFTER", "90d"),
+            // Text settings take the value as written, even when it reads as a number.
+            ("NOVA_ACTIONS__SYNC__MAX_MICROVERSION", "2.20"),
+            ("NOVA_ACTIONS__SYNC__TOKEN", "12345"),
+            ("NOVA_ACTIONS__SYNC__CONCURRENCY", "4"),
             ("UNRELATED", "1"),
         ]);
         let c =
@@ -577,6 +591,9 @@ mod tests {
         assert_eq!(c.server.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(c.storage.data_dir, PathBuf::from("/var/lib/x"));
         assert_eq!(c.retention.deleted_servers_after, Some(Span(90 * 86_400)));
+        assert_eq!(c.sync.max_microversion, "2.20");
+        assert_eq!(c.sync.token, "12345");
+        assert_eq!(c.sync.concurrency, 4);
     }
 
     #[test]

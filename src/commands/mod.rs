@@ -91,15 +91,18 @@ pub fn sync(config: &Config, once: bool) -> Result<(), CommandError> {
         if once { " (one pass)" } else { "" }
     );
     let status = Arc::new(crate::sync::status::SyncStatus::default());
+    let started = std::time::Instant::now();
     let outcome =
         actix_web::rt::System::new().block_on(crate::sync::run(store, sync, once, status));
     match outcome {
         Ok(report) => {
             log::info!(
-                "sync pass done: {} servers, {} actions, {} events copied; the copy is current",
+                "sync pass done in {:.1} s: {} servers, {} actions, {} events copied; {} upstream requests; the copy is current",
+                started.elapsed().as_secs_f64(),
                 report.servers,
                 report.actions,
-                report.events
+                report.events,
+                report.requests
             );
             Ok(())
         }

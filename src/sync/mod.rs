@@ -100,6 +100,8 @@ pub struct PassReport {
     pub servers: u64,
     pub actions: u64,
     pub events: u64,
+    /// Requests sent upstream (Nova and Keystone), retries included.
+    pub requests: u64,
 }
 
 /// Runs passes every `interval` until the process stops; with `once`, one pass. Errors are
@@ -116,7 +118,11 @@ pub async fn run(
     let mut upstream: Option<Rc<Upstream>> = None;
     loop {
         let started = std::time::Instant::now();
-        let outcome = connected_pass(&store, &config, &status, &mut upstream).await;
+        let sent_before = status.snapshot().requests_sent();
+        let mut outcome = connected_pass(&store, &config, &status, &mut upstream).await;
+        if let Ok(report) = &mut outcome {
+            report.requests = status.snapshot().requests_sent() - sent_before;
+        }
         let elapsed = started.elapsed();
         record(&status, &outcome, elapsed);
         match (&outcome, once) {
@@ -124,11 +130,12 @@ pub async fn run(
             (Ok(report), false) => {
                 failures = 0;
                 log::info!(
-                    "sync pass done in {:.1} s: {} servers, {} actions, {} events copied",
+                    "sync pass done in {:.1} s: {} servers, {} actions, {} events copied; {} upstream requests",
                     elapsed.as_secs_f64(),
                     report.servers,
                     report.actions,
-                    report.events
+                    report.events,
+                    report.requests
                 );
                 let rest = Duration::from_secs(config.interval.seconds()).saturating_sub(elapsed);
                 actix_web::rt::time::sleep(rest).await;

@@ -93,6 +93,11 @@ fn seconds(micros: Micros) -> f64 {
 }
 
 impl Snapshot {
+    /// Upstream requests sent so far, whatever their answer.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.values().sum()
+    }
+
     pub fn render(&self, out: &mut String) {
         family(
             out,

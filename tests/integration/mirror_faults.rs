@@ -398,3 +398,42 @@ fn https_upstreams_are_checked_against_the_configured_ca() {
     );
     assert_eq!(shown.status, 200, "{}", shown.text());
 }
+
+/// Against a Nova older than 2.58 (here: asked for 2.20 at most), each pass lists every action
+/// and shows only those not yet mirrored complete; both limits are said once.
+#[test]
+fn an_older_nova_is_read_without_changes_since_and_said_once() {
+    let double = Double::start();
+    let dir = TempDir::new();
+    let store = dir.0.join("mirror");
+    let pass = || {
+        let out = binary()
+            .args(["sync", "--once"])
+            .store(&store)
+            .env("RUST_LOG", "info")
+            .env(
+                "NOVA_ACTIONS__SYNC__ENDPOINT",
+                format!("http://{}/compute/v2.1", double.addr),
+            )
+            .env("NOVA_ACTIONS__SYNC__TOKEN", ADMIN)
+            .env("NOVA_ACTIONS__SYNC__MAX_MICROVERSION", "2.20")
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{log}");
+        log
+    };
+    let requests = |log: &str| -> u64 {
+        let done = log.lines().find(|l| l.contains("sync pass done")).unwrap();
+        let before = done.split(" upstream requests").next().unwrap();
+        before.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let first = pass();
+    assert!(first.contains("below 2.58"), "{first}");
+    assert!(first.contains("below 2.21"), "{first}");
+    // The version document, the changed and the live listings, one action list, one show.
+    assert_eq!(requests(&first), 5, "{first}");
+    let second = pass();
+    // No sweep due, and the one action is mirrored with its events finished: no show.
+    assert_eq!(requests(&second), 3, "{second}");
+}
