@@ -37,6 +37,26 @@ pub const WATERMARK: &str = "sync.watermark";
 pub const UNFINISHED: &str = "sync.unfinished";
 /// Where the store keeps the start of the last pass that read every live server's actions.
 pub const SWEPT: &str = "sync.swept";
+/// Where the store keeps how far the pass under way got (a [`Checkpoint`]), so that a pass
+/// interrupted by a crash or a restart (a big cloud's first pass can take hours) goes on from
+/// there instead of starting over.
+pub const CHECKPOINT: &str = "sync.checkpoint";
+
+/// How far a pass got: every server up to `through` (in id order) is stored and durable.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    /// The pass's start: its watermark once complete.
+    pub started: Micros,
+    pub sweep: bool,
+    /// A server id, hyphenated.
+    pub through: String,
+    /// Actions seen unfinished so far: `(server, request_id)`.
+    pub unfinished: Vec<(String, String)>,
+}
+
+/// A checkpoint is written after this many servers, or this long, whichever comes first.
+const CHECKPOINT_SERVERS: u64 = 100;
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 
 /// Why a pass stopped.
 #[derive(Debug)]
@@ -252,7 +272,8 @@ pub async fn pass(
     plan: &Plan,
     status: &SyncStatus,
 ) -> Result<PassReport, SyncError> {
-    let started = now_micros();
+    let resumed = read_checkpoint(store).await?;
+    let started = resumed.as_ref().map_or_else(now_micros, |c| c.started);
     let stored_time = |key: &'static str| async move {
         let text = store.run(move |s| s.meta(key)).await?;
         Ok::<_, SyncError>(text.and_then(|w| w.parse::<Micros>().ok()))
@@ -261,7 +282,10 @@ pub async fn pass(
     // A store mirrored before sweeps existed read every live server at every pass.
     let swept = stored_time(SWEPT).await?.or(watermark);
     let since = watermark.map(|w| w.saturating_sub(plan.overlap));
-    let sweep = swept.is_none_or(|t| started.saturating_sub(t) >= plan.sweep_every);
+    let sweep = match &resumed {
+        Some(c) => c.sweep,
+        None => swept.is_none_or(|t| started.saturating_sub(t) >= plan.sweep_every),
+    };
     let mut servers = BTreeMap::new();
     // From the epoch on the first pass: `changes-since` is what lists deleted servers too.
     let since_text = format!("{}Z", format_micros(since.unwrap_or(0)));
@@ -293,10 +317,29 @@ pub async fn pass(
         }
     }
     let total = servers.len();
-    status.update(|s| s.pass_total = total as u64);
-    let mut unfinished: Vec<(Uuid, String)> = Vec::new();
+    let through = match resumed.as_ref() {
+        Some(c) => Some(
+            Uuid::parse_str(&c.through)
+                .map_err(|e| SyncError::Store(StoreError::Corrupt(format!("{CHECKPOINT}: {e}"))))?,
+        ),
+        None => None,
+    };
+    let mut unfinished = resumed.map(|c| c.unfinished).unwrap_or_default();
+    let mut done = 0u64;
+    if let Some(through) = through {
+        // Those stored before the interruption; anything changed since is after `started`,
+        // and the next pass reads it.
+        servers.retain(|id, _| *id > through);
+        done = (total - servers.len()) as u64;
+        log::info!("sync: resuming the interrupted pass: {done} of {total} servers were read");
+    }
+    status.update(|s| {
+        s.pass_total = total as u64;
+        s.pass_done = done;
+    });
     let mut report = PassReport::default();
     let mut last_progress = std::time::Instant::now();
+    let mut last_checkpoint = (std::time::Instant::now(), done);
     for (id, server) in servers {
         let mut actions = changed_actions(store, upstream, &id, actions_since, plan).await?;
         let again = recheck.remove(&id).unwrap_or_default();
@@ -309,14 +352,15 @@ pub async fn pass(
             actions
                 .iter()
                 .filter(|(_, events)| events.iter().any(|e| e.finish_time.is_none()))
-                .map(|(a, _)| (id, a.request_id.clone())),
+                .map(|(a, _)| (id.hyphenated().to_string(), a.request_id.clone())),
         );
         if last_progress.elapsed() >= Duration::from_secs(10) {
-            log::info!("sync: {} of {total} servers read", report.servers);
+            log::info!("sync: {done} of {total} servers read");
             last_progress = std::time::Instant::now();
         }
+        done += 1;
         report.servers += 1;
-        status.update(|s| s.pass_done = report.servers);
+        status.update(|s| s.pass_done = done);
         report.actions += actions.len() as u64;
         report.events += actions.iter().map(|(_, e)| e.len() as u64).sum::<u64>();
         let history = ServerHistory {
@@ -330,15 +374,27 @@ pub async fn pass(
                 s.durable()
             })
             .await?;
+        if done - last_checkpoint.1 >= CHECKPOINT_SERVERS
+            || last_checkpoint.0.elapsed() >= CHECKPOINT_EVERY
+        {
+            let checkpoint = Checkpoint {
+                started,
+                sweep,
+                through: id.hyphenated().to_string(),
+                unfinished: unfinished.clone(),
+            };
+            let text = serde_json::to_string(&checkpoint).expect("a checkpoint serializes");
+            // Durable with the next server's import, or the end of the pass: lost, it only
+            // means reading more again.
+            store.run(move |s| s.set_meta(CHECKPOINT, &text)).await?;
+            last_checkpoint = (std::time::Instant::now(), done);
+        }
     }
-    let unfinished: Vec<(String, String)> = unfinished
-        .into_iter()
-        .map(|(id, rid)| (id.hyphenated().to_string(), rid))
-        .collect();
     let unfinished = serde_json::to_string(&unfinished).expect("strings serialize");
     store
         .run(move |s| {
             s.set_meta(UNFINISHED, &unfinished)?;
+            s.set_meta(CHECKPOINT, "")?;
             if sweep {
                 s.set_meta(SWEPT, &started.to_string())?;
             }
@@ -347,6 +403,17 @@ pub async fn pass(
         })
         .await?;
     Ok(report)
+}
+
+/// The checkpoint of an interrupted pass, if one was left.
+async fn read_checkpoint(store: &Arc<Store>) -> Result<Option<Checkpoint>, SyncError> {
+    let text = store.run(|s| s.meta(CHECKPOINT)).await?;
+    match text.as_deref() {
+        None | Some("") => Ok(None),
+        Some(text) => serde_json::from_str(text)
+            .map(Some)
+            .map_err(|e| SyncError::Store(StoreError::Corrupt(format!("{CHECKPOINT}: {e}")))),
+    }
 }
 
 /// The actions to show again, by server.

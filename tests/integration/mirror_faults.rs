@@ -26,6 +26,14 @@ struct Upstream {
     /// Every Nova request is answered with this status when not 0.
     fail_with: AtomicU16,
     compute_base: Mutex<String>,
+    /// Servers listed beyond the first (ids `b…0001`, `b…0002`, …), each with one action.
+    more_servers: AtomicU64,
+    /// Actions shown so far.
+    shows: AtomicU64,
+}
+
+fn server_id(n: u64) -> String {
+    format!("b0000000-0000-4000-8000-{n:012}")
 }
 
 fn token_of(req: &HttpRequest) -> String {
@@ -107,11 +115,18 @@ async fn servers(req: HttpRequest, u: web::Data<Upstream>) -> HttpResponse {
         );
         return limited;
     }
-    HttpResponse::Ok().json(json!({"servers": [{
-        "id": SERVER, "name": "double-1", "status": "ACTIVE", "tenant_id": "proj-d",
-        "user_id": "user-d", "created": "2026-01-01T00:00:00Z", "updated": "2026-01-01T00:01:00Z",
-        "OS-EXT-SRV-ATTR:host": "compute-d", "OS-SRV-USG:terminated_at": null
-    }]}))
+    let count = 1 + u.more_servers.load(Ordering::SeqCst);
+    let servers: Vec<_> = (1..=count)
+        .map(|n| {
+            json!({
+                "id": server_id(n), "name": format!("double-{n}"), "status": "ACTIVE",
+                "tenant_id": "proj-d", "user_id": "user-d", "created": "2026-01-01T00:00:00Z",
+                "updated": "2026-01-01T00:01:00Z", "OS-EXT-SRV-ATTR:host": "compute-d",
+                "OS-SRV-USG:terminated_at": null
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({ "servers": servers }))
 }
 
 fn action_doc() -> serde_json::Value {
@@ -131,6 +146,7 @@ async fn action(req: HttpRequest, u: web::Data<Upstream>) -> HttpResponse {
     if let Some(refused) = gate(&req, &u) {
         return refused;
     }
+    u.shows.fetch_add(1, Ordering::SeqCst);
     let mut doc = action_doc();
     doc["events"] = json!([{"event": "compute_reboot_instance",
         "start_time": "2026-01-01T00:00:31.000000", "finish_time": "2026-01-01T00:00:40.000000",
@@ -436,4 +452,68 @@ fn an_older_nova_is_read_without_changes_since_and_said_once() {
     let second = pass();
     // No sweep due, and the one action is mirrored with its events finished: no show.
     assert_eq!(requests(&second), 3, "{second}");
+}
+
+/// A pass killed with -9 part-way goes on from its last checkpoint instead of starting over (a
+/// big cloud's first pass can take hours), and ends with every server.
+#[test]
+fn an_interrupted_pass_goes_on_from_its_checkpoint() {
+    let double = Double::start();
+    let servers = 400;
+    double
+        .state
+        .more_servers
+        .store(servers - 1, Ordering::SeqCst);
+    let dir = TempDir::new();
+    let store = dir.0.join("mirror");
+    let sync = || {
+        let mut command = binary();
+        command
+            .args(["sync", "--once"])
+            .store(&store)
+            .env("RUST_LOG", "info")
+            .env(
+                "NOVA_ACTIONS__SYNC__ENDPOINT",
+                format!("http://{}/compute/v2.1", double.addr),
+            )
+            .env("NOVA_ACTIONS__SYNC__TOKEN", ADMIN);
+        command
+    };
+    let mut first = sync().stderr(std::process::Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while double.state.shows.load(Ordering::SeqCst) < 250 {
+        assert!(Instant::now() < deadline, "the first pass never got far");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let before = double.state.shows.load(Ordering::SeqCst);
+    let out = sync().output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("resuming the interrupted pass"), "{log}");
+    let again = double.state.shows.load(Ordering::SeqCst) - before;
+    assert!(
+        again <= servers - 200,
+        "the resumed pass showed {again} actions: it started over"
+    );
+    let served = serve_with(&store, |_| ());
+    let listed = get_at(
+        served.addr,
+        "/v2.1/servers?all_tenants=1&limit=1000",
+        ADMIN,
+        "2.84",
+    );
+    let ids = listed.json()["servers"].as_array().unwrap().len() as u64;
+    assert_eq!(ids, servers, "servers mirrored");
+    let last = get_at(
+        served.addr,
+        &format!(
+            "/v2.1/servers/{}/os-instance-actions/req-d-1",
+            server_id(servers)
+        ),
+        ADMIN,
+        "2.84",
+    );
+    assert_eq!(last.status, 200, "{}", last.text());
 }
