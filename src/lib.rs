@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod commands;
 pub mod config;
+pub mod ephemeral;
 pub mod fd_limit;
 pub mod generate;
 pub mod input;
@@ -187,6 +188,7 @@ async fn stop_on_signals(
     actix_web::rt::spawn(async move {
         first_of(term.recv(), int.recv()).await;
         log::warn!("second signal: exiting now");
+        ephemeral::remove();
         std::process::exit(130);
     });
     handle.pause().await;

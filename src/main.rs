@@ -29,14 +29,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API until SIGINT/SIGTERM.
+    /// Serve the API until SIGINT/SIGTERM. Once it accepts connections it prints one line on
+    /// standard output, ending with its base URL (port 0 picks a free port).
     Serve {
         /// Listen address, overriding [server] listen.
         #[arg(long, value_name = "ADDR:PORT")]
         listen: Option<SocketAddr>,
         /// Data directory, overriding [storage] data_dir.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
         data_dir: Option<PathBuf>,
+        /// A fresh embedded store in a temporary directory, removed when the service stops.
+        #[arg(long)]
+        ephemeral: bool,
+        /// Import this NDJSON file before the port opens; a bad line fails the start (exit 3).
+        #[arg(long, value_name = "FILE")]
+        seed: Option<PathBuf>,
     },
     /// Import NDJSON histories (one server per line) into a stopped store. Idempotent.
     Import {
@@ -159,12 +166,17 @@ fn run(cli: Cli) -> Result<(), CommandError> {
         Ok(())
     };
     match cli.command {
-        Command::Serve { listen, data_dir } => {
+        Command::Serve {
+            listen,
+            data_dir,
+            ephemeral,
+            seed,
+        } => {
             data_dir_flag(data_dir)?;
             if let Some(addr) = listen {
                 config.server.listen = addr;
             }
-            commands::serve(config)
+            commands::serve(config, commands::ServeOptions { ephemeral, seed })
         }
         Command::Import { file, data_dir } => {
             data_dir_flag(data_dir)?;

@@ -5,7 +5,7 @@ mod log_writer;
 mod progress;
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +16,7 @@ use progress::{Counting, Progress};
 
 use crate::config::Config;
 use crate::store::Store;
-use crate::{build, limits, ndjson, timeutil};
+use crate::{limits, ndjson, timeutil};
 
 /// Why a command failed, which decides the exit status.
 #[derive(Debug)]
@@ -51,7 +51,39 @@ impl<E: std::fmt::Display> From<E> for CommandError {
     }
 }
 
-pub fn serve(config: Config) -> Result<(), CommandError> {
+/// What `serve` does beyond serving the configured store.
+#[derive(Debug, Default)]
+pub struct ServeOptions {
+    /// A fresh embedded store in a temporary directory, removed at exit.
+    pub ephemeral: bool,
+    /// NDJSON imported before the port opens.
+    pub seed: Option<std::path::PathBuf>,
+}
+
+pub fn serve(mut config: Config, options: ServeOptions) -> Result<(), CommandError> {
+    if options.ephemeral {
+        let dir = crate::ephemeral::create()
+            .map_err(|e| CommandError::Work(format!("cannot make a temporary store: {e}")))?;
+        config.storage.backend = crate::config::Backend::Sled;
+        config.storage.data_dir = dir;
+    }
+    let served = serve_until_stopped(config, options.seed.as_deref());
+    crate::ephemeral::remove();
+    served
+}
+
+fn serve_until_stopped(config: Config, seed: Option<&std::path::Path>) -> Result<(), CommandError> {
+    // Without a seed the service starts even while its database is away (it answers 503
+    // until it is back); a seed needs the store now.
+    let store = match seed {
+        Some(file) => {
+            let store = open_store(&config)?;
+            seed_store(&store, &config, file)?;
+            store
+        }
+        None => crate::open_store(&config).map_err(|e| CommandError::Work(e.to_string()))?,
+    };
+    let store = Arc::new(store);
     actix_web::rt::System::new().block_on(async move {
         match crate::fd_limit::raise_open_files() {
             Ok((before, after)) if after > before => {
@@ -61,12 +93,13 @@ pub fn serve(config: Config) -> Result<(), CommandError> {
             Err(e) => log::warn!("could not raise the open-file limit: {e}"),
         }
         let sync = config.sync.clone();
-        let service = build(config)?;
+        let service = crate::build_with_store(config, store)?;
         log::info!(
             "serving os-instance-actions on http://{} (store: {})",
             service.addr,
             service.store.describe()
         );
+        announce(service.addr);
         if let Some(status) = service.sync_status.clone() {
             log::info!("mirroring {} every {}", upstream_name(&sync), sync.interval);
             let store = std::sync::Arc::clone(&service.store);
@@ -78,6 +111,45 @@ pub fn serve(config: Config) -> Result<(), CommandError> {
         log::info!("stopped; store flushed");
         Ok(())
     })
+}
+
+/// The one line a harness reads to know the service is up and where: the listening socket is
+/// open (connections queue from now on), and nothing else is ever written to standard output.
+fn announce(addr: std::net::SocketAddr) {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "nova-actions listening on http://{addr}");
+    let _ = out.flush();
+}
+
+/// `serve --seed FILE`: the file imported before the port opens.
+fn seed_store(store: &Store, config: &Config, file: &Path) -> Result<(), CommandError> {
+    let input =
+        File::open(file).map_err(|e| CommandError::Work(format!("{}: {e}", file.display())))?;
+    let result = ndjson::import(
+        store,
+        BufReader::with_capacity(1 << 20, input),
+        limits(config),
+        |_| {},
+    );
+    match result {
+        Ok(c) => {
+            log::info!(
+                "seeded from {}: {} servers, {} actions, {} events",
+                file.display(),
+                c.servers,
+                c.actions,
+                c.events
+            );
+            Ok(())
+        }
+        Err((_, e @ (ndjson::ImportError::Line { .. } | ndjson::ImportError::TooLong(_)))) => Err(
+            CommandError::BadInput(format!("--seed {}: {e}", file.display())),
+        ),
+        Err((_, e)) => Err(CommandError::Work(format!(
+            "--seed {}: {e}",
+            file.display()
+        ))),
+    }
 }
 
 /// `sync [--once]`: mirror the upstream Nova into the store (see `crate::sync`).

@@ -8,6 +8,7 @@ mod clients;
 mod common;
 mod conformance;
 mod durability;
+mod ephemeral;
 mod golden;
 mod hostile;
 mod interrupted_purge;
