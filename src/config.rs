@@ -18,6 +18,32 @@ pub struct Config {
     pub keystone: KeystoneConfig,
     pub postgres: PostgresConfig,
     pub sync: SyncConfig,
+    pub testing: TestingConfig,
+}
+
+/// For other projects' tests: fault injection and the request journal (`serve
+/// --fault-injection`, `--journal`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// Admins may add rules that make requests fail or wait (/ingest/v1/testing/faults).
+    pub fault_injection: bool,
+    /// Allows fault injection in keystone mode (refused there otherwise).
+    pub allow_with_keystone: bool,
+    /// Keep the last `journal_size` requests, readable by admins (/ingest/v1/testing/requests).
+    pub journal: bool,
+    pub journal_size: usize,
+}
+
+impl Default for TestingConfig {
+    fn default() -> Self {
+        TestingConfig {
+            fault_injection: false,
+            allow_with_keystone: false,
+            journal: false,
+            journal_size: 1000,
+        }
+    }
 }
 
 /// Mirroring a real Nova's action history (`nova-actions sync`, or inside `serve`).

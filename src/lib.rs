@@ -19,6 +19,7 @@ pub mod pytext;
 pub mod retention;
 pub mod store;
 pub mod sync;
+pub mod testing;
 pub mod timeutil;
 pub mod tls;
 pub mod write_request;
@@ -110,6 +111,7 @@ pub fn build_with_store(
         limits: limits(&config),
         config: config.clone(),
         sync: sync_status.clone(),
+        testing: testing::Testing::from_config(&config)?,
     });
     let mut server =
         HttpServer::new(move || App::new().app_data(state.clone()).configure(api::configure))

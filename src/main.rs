@@ -44,6 +44,12 @@ enum Command {
         /// Import this NDJSON file before the port opens; a bad line fails the start (exit 3).
         #[arg(long, value_name = "FILE")]
         seed: Option<PathBuf>,
+        /// Turn on fault injection ([testing] fault_injection).
+        #[arg(long)]
+        fault_injection: bool,
+        /// Turn on the request journal ([testing] journal).
+        #[arg(long)]
+        journal: bool,
     },
     /// Import NDJSON histories (one server per line) into a stopped store. Idempotent.
     Import {
@@ -171,8 +177,12 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             data_dir,
             ephemeral,
             seed,
+            fault_injection,
+            journal,
         } => {
             data_dir_flag(data_dir)?;
+            config.testing.fault_injection |= fault_injection;
+            config.testing.journal |= journal;
             if let Some(addr) = listen {
                 config.server.listen = addr;
             }

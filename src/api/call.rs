@@ -28,6 +28,7 @@ pub struct AppState {
     pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
     /// The mirror running inside this process (`[sync] enabled`), for `/metrics`.
     pub sync: Option<Arc<crate::sync::status::SyncStatus>>,
+    pub testing: crate::testing::Testing,
 }
 
 /// A request as the handlers see it: decoded path, effective method, fresh request id.
@@ -41,6 +42,8 @@ pub struct Call<'a> {
     /// What the request turned out to be, for the access log and metrics.
     pub route: Cell<&'static str>,
     pub version: Cell<Option<Version>>,
+    /// The fault rule that answered (or delayed) this request, if one did.
+    pub injected: Cell<Option<(u64, &'static str)>>,
 }
 
 impl Call<'_> {

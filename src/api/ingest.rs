@@ -142,7 +142,10 @@ fn too_slow(wait: Duration) -> Fault {
 
 /// A single write's body, up to `max` bytes ([server] max_body_bytes), all of it within
 /// [server] body_timeout; imports stream instead.
-async fn read_body(call: &Call<'_>, payload: &mut web::Payload) -> Result<Vec<u8>, Fault> {
+pub(super) async fn read_body(
+    call: &Call<'_>,
+    payload: &mut web::Payload,
+) -> Result<Vec<u8>, Fault> {
     let max = call.state.config.server.max_body_bytes;
     let declared = call
         .header("content-length")

@@ -15,6 +15,7 @@ mod query;
 mod reply;
 mod servers;
 mod stream;
+mod testing;
 pub mod version;
 pub mod view;
 
@@ -93,9 +94,22 @@ async fn dispatch(
         path: normalized_path(req.uri().path()),
         route: Cell::new("other"),
         version: Cell::new(None),
+        injected: Cell::new(None),
     };
     let mut payload = payload;
-    let response = answer(&call, &mut payload).await;
+    let response = match testing::injected(&call) {
+        None => answer(&call, &mut payload).await,
+        Some((rule, fault)) => {
+            call.injected.set(Some((rule, fault.label())));
+            call.route.set("injected");
+            if let crate::testing::faults::Answer::Delay(wait) = fault {
+                actix_web::rt::time::sleep(wait).await;
+                answer(&call, &mut payload).await
+            } else {
+                testing::answer(&call, &fault)
+            }
+        }
+    };
     let response = reply::hang_up_unread(response, payload);
     observe(&call, &response, started);
     response
@@ -120,6 +134,10 @@ async fn answer(call: &Call<'_>, payload: &mut web::Payload) -> HttpResponse {
         "/metrics" => ops::metrics(call).await,
         p if p.starts_with("/v2.1/") => nova_api(call, &p["/v2.1/".len()..], false).await,
         p if p.starts_with("/v2/") => nova_api(call, &p["/v2/".len()..], true).await,
+        p if testing::is_testing(p) => {
+            let rest = p.strip_prefix(testing::PREFIX).unwrap_or("");
+            testing::handle(call, rest.trim_start_matches('/'), payload).await
+        }
         p if p.starts_with("/ingest/v1/") => {
             call.route.set("ingest");
             ingest::handle(call, &p["/ingest/v1/".len()..], payload).await
@@ -145,13 +163,18 @@ fn observe(call: &Call<'_>, response: &HttpResponse, started: Instant) {
         .get("x-openstack-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
+    let injected = match call.injected.get() {
+        Some((rule, what)) => format!(" injected:{what}:rule-{rule}"),
+        None => String::new(),
+    };
     log::info!(
         target: "access",
-        "{request_id} {} {} {status} {bytes} {:.3}ms",
+        "{request_id} {} {} {status} {bytes} {:.3}ms{injected}",
         call.req.method(),
         call.req.path(),
         elapsed.as_secs_f64() * 1000.0
     );
+    testing::journal(call, status, request_id, elapsed.as_secs_f64() * 1000.0);
     call.state.metrics.record(&crate::metrics::Observed {
         route: call.route.get(),
         method: call.req.method().as_str(),

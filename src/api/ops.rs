@@ -62,6 +62,9 @@ pub async fn metrics(call: &Call<'_>) -> HttpResponse {
     if let Some(sync) = &call.state.sync {
         sync.snapshot().render(&mut text);
     }
+    if let Some(faults) = &call.state.testing.faults {
+        faults.render_metrics(&mut text);
+    }
     let body = text.into_bytes();
     Reply::new(200, Some("text/plain; version=0.0.4; charset=utf-8"), body).finish()
 }

@@ -23,4 +23,5 @@ mod real_keystone;
 mod recorded;
 mod servers;
 mod servers_golden;
+mod testing_api;
 mod writes;
