@@ -22,7 +22,7 @@ VENV="${NOVA_ACTIONS_CLIENTS_VENV:-$HOME/.cache/nova-actions/clients-venv}"
 PYTHON="${NOVA_ACTIONS_CLIENTS_PYTHON:-python3}"
 CONSTRAINTS="$SCRIPT_DIR/constraints.txt"
 # What the tests run; every other package comes in as their dependency, pinned by constraints.txt.
-WANTED=(python-openstackclient==10.5.0 openstacksdk==4.22.0 python-novaclient==18.13.1 keystoneauth1==5.18.1)
+WANTED=(python-openstackclient==10.5.0 openstacksdk==4.22.0 python-novaclient==18.13.1 keystoneauth1==5.18.1 pytest==8.3.5)
 
 die() { echo "clients/setup.sh: ERROR: $*" >&2; exit 1; }
 log() { echo "clients/setup.sh: $*" >&2; }
