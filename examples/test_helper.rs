@@ -26,8 +26,7 @@ impl NovaActions {
         }
         let mut child = command.stdout(Stdio::piped()).spawn()?;
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped"))
-            .read_line(&mut line)?;
+        BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
         let url = line
             .trim_end()
             .rsplit(' ')
@@ -69,9 +68,13 @@ fn get(url: &str, path: &str, token: &str) -> std::io::Result<String> {
 }
 
 fn main() -> std::io::Result<()> {
-    let binary = std::env::var("NOVA_ACTIONS_BIN")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target/debug/nova-actions").into());
-    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/golden/fixture.ndjson");
+    let binary = std::env::var("NOVA_ACTIONS_BIN").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/debug/nova-actions").into()
+    });
+    let seed = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/golden/fixture.ndjson"
+    );
     let service = NovaActions::start(&binary, Some(seed))?;
     let answer = get(
         &service.url,
@@ -80,6 +83,9 @@ fn main() -> std::io::Result<()> {
     )?;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"instanceActions\""), "{answer}");
-    println!("ok: {} answered the seeded history", service.compute_endpoint());
+    println!(
+        "ok: {} answered the seeded history",
+        service.compute_endpoint()
+    );
     Ok(())
 }
