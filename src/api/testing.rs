@@ -88,12 +88,7 @@ async fn add_rule(call: &Call<'_>, payload: &mut web::Payload) -> Result<Reply, 
     let body = ingest::read_body(call, payload).await?;
     let spec: RuleSpec = serde_json::from_slice(&body)
         .map_err(|e| Fault::BadRequest(format!("Invalid fault rule: {e}")))?;
-    let faults = call
-        .state
-        .testing
-        .faults
-        .as_ref()
-        .ok_or(Fault::NoSuchResource)?;
+    let faults = faults_of(call)?;
     let shown = faults
         .add(spec)
         .map_err(|e| Fault::BadRequest(e.to_string()))?;
@@ -104,13 +99,16 @@ async fn add_rule(call: &Call<'_>, payload: &mut web::Payload) -> Result<Reply, 
     ))
 }
 
-fn remove_rule(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
-    let faults = call
-        .state
+fn faults_of<'a>(call: &'a Call<'_>) -> Result<&'a crate::testing::faults::Faults, Fault> {
+    call.state
         .testing
         .faults
         .as_ref()
-        .ok_or(Fault::NoSuchResource)?;
+        .ok_or(Fault::NoSuchResource)
+}
+
+fn remove_rule(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
+    let faults = faults_of(call)?;
     let removed = id.parse::<u64>().is_ok_and(|id| faults.remove(id));
     if !removed {
         return Err(Fault::NoSuchResource);

@@ -231,6 +231,17 @@ impl Double {
         }
     }
 
+    /// A fixed token and the compute endpoint.
+    fn token_env(&self) -> [(&'static str, String); 2] {
+        [
+            (
+                "NOVA_ACTIONS__SYNC__ENDPOINT",
+                format!("{}://{}/compute/v2.1", self.scheme, self.addr),
+            ),
+            ("NOVA_ACTIONS__SYNC__TOKEN", ADMIN.to_string()),
+        ]
+    }
+
     /// Password credentials, the compute endpoint from the catalog.
     fn password_env(&self, command: &mut std::process::Command) {
         command
@@ -242,6 +253,17 @@ impl Double {
             .env("NOVA_ACTIONS__SYNC__PASSWORD", "secret")
             .env("NOVA_ACTIONS__SYNC__TIMEOUT", "5s");
     }
+}
+
+/// The double's one action, as the mirror in `store` shows it.
+fn mirrored_show(store: &std::path::Path) -> crate::common::Response {
+    let served = serve_with(store, |_| ());
+    get_at(
+        served.addr,
+        &format!("/v2.1/servers/{SERVER}/os-instance-actions/req-d-1"),
+        ADMIN,
+        "2.84",
+    )
 }
 
 fn sync_once(double: &Double, store: &std::path::Path) -> std::process::Output {
@@ -271,13 +293,7 @@ fn an_expired_token_is_renewed_once_and_a_rate_limit_is_waited_out() {
         "Retry-After not obeyed"
     );
     assert_eq!(double.state.tokens_issued.load(Ordering::SeqCst), 2);
-    let served = serve_with(&store, |_| ());
-    let shown = get_at(
-        served.addr,
-        &format!("/v2.1/servers/{SERVER}/os-instance-actions/req-d-1"),
-        ADMIN,
-        "2.84",
-    );
+    let shown = mirrored_show(&store);
     assert_eq!(shown.status, 200, "{}", shown.text());
     assert_eq!(
         shown.json()["instanceAction"]["events"][0]["event"],
@@ -405,13 +421,7 @@ fn https_upstreams_are_checked_against_the_configured_ca() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let served = serve_with(&store, |_| ());
-    let shown = get_at(
-        served.addr,
-        &format!("/v2.1/servers/{SERVER}/os-instance-actions/req-d-1"),
-        ADMIN,
-        "2.84",
-    );
+    let shown = mirrored_show(&store);
     assert_eq!(shown.status, 200, "{}", shown.text());
 }
 
@@ -427,11 +437,7 @@ fn an_older_nova_is_read_without_changes_since_and_said_once() {
             .args(["sync", "--once"])
             .store(&store)
             .env("RUST_LOG", "info")
-            .env(
-                "NOVA_ACTIONS__SYNC__ENDPOINT",
-                format!("http://{}/compute/v2.1", double.addr),
-            )
-            .env("NOVA_ACTIONS__SYNC__TOKEN", ADMIN)
+            .envs(double.token_env())
             .env("NOVA_ACTIONS__SYNC__MAX_MICROVERSION", "2.20")
             .output()
             .unwrap();
@@ -472,11 +478,7 @@ fn an_interrupted_pass_goes_on_from_its_checkpoint() {
             .args(["sync", "--once"])
             .store(&store)
             .env("RUST_LOG", "info")
-            .env(
-                "NOVA_ACTIONS__SYNC__ENDPOINT",
-                format!("http://{}/compute/v2.1", double.addr),
-            )
-            .env("NOVA_ACTIONS__SYNC__TOKEN", ADMIN);
+            .envs(double.token_env());
         command
     };
     let mut first = sync().stderr(std::process::Stdio::null()).spawn().unwrap();
