@@ -9,6 +9,9 @@ RUN cargo build --release --locked --bin nova-actions && strip target/release/no
 
 # Runtime stage: the binary alone, as a non-root user, with the store on a volume.
 FROM debian:bookworm-slim
+# CA certificates: https to Keystone and to a mirrored Nova check against the system bundle.
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /var/lib/nova-actions nova-actions \
     && mkdir -p /var/lib/nova-actions/data /etc/nova-actions \
     && chown -R nova-actions /var/lib/nova-actions
