@@ -115,6 +115,8 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8774", value_name = "ADDR:PORT")]
         addr: SocketAddr,
     },
+    /// Print this service's OpenAPI 3.1 description (what GET /openapi.json serves).
+    Openapi,
     /// Print the version.
     Version,
 }
@@ -150,6 +152,14 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), CommandError> {
     if let Command::Version = cli.command {
         println!("nova-actions {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
+    if let Command::Openapi = cli.command {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(nova_actions::api::OPENAPI.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| CommandError::Work(format!("writing to standard output: {e}")))?;
         return Ok(());
     }
     if let Command::Health { addr } = cli.command {
@@ -239,6 +249,8 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             print!("{}", watched.current().sample());
             Ok(())
         }
-        Command::Health { .. } | Command::Version => unreachable!("handled above"),
+        Command::Health { .. } | Command::Openapi | Command::Version => {
+            unreachable!("handled above")
+        }
     }
 }

@@ -32,6 +32,11 @@ use fault::Fault;
 use reply::{Reply, new_request_id};
 use version::Version;
 
+/// This service's OpenAPI 3.1 description (`src/api/openapi.json`), served at `/openapi.json`
+/// and printed by `nova-actions openapi`. A new route goes into that document too, and into the
+/// route list of `tests/integration/openapi.rs`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
 /// Counts a request as in flight for as long as it lives, cancellation included.
 struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
 
@@ -131,6 +136,7 @@ async fn answer(call: &Call<'_>, payload: &mut web::Payload) -> HttpResponse {
             }
         }
         "/healthcheck" => ops::healthcheck(call).await,
+        "/openapi.json" => ops::openapi(call),
         "/metrics" => ops::metrics(call).await,
         p if p.starts_with("/v2.1/") => nova_api(call, &p["/v2.1/".len()..], false).await,
         p if p.starts_with("/v2/") => nova_api(call, &p["/v2/".len()..], true).await,

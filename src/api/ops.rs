@@ -1,11 +1,12 @@
 //! Endpoints for operators, outside Nova's URL space and without authentication:
-//! `/healthcheck` (as OpenStack services answer it) and `/metrics` (Prometheus).
+//! `/healthcheck` (as OpenStack services answer it), `/metrics` (Prometheus) and
+//! `/openapi.json` (this service's OpenAPI description).
 
 use actix_web::HttpResponse;
 use actix_web::http::Method;
 
 use super::call::Call;
-use super::reply::Reply;
+use super::reply::{JSON, Reply};
 use crate::metrics::Gauges;
 use crate::store::Store;
 
@@ -67,4 +68,13 @@ pub async fn metrics(call: &Call<'_>) -> HttpResponse {
     }
     let body = text.into_bytes();
     Reply::new(200, Some("text/plain; version=0.0.4; charset=utf-8"), body).finish()
+}
+
+/// The OpenAPI document built into the binary, byte for byte.
+pub fn openapi(call: &Call<'_>) -> HttpResponse {
+    call.route.set("openapi");
+    if !readable(call) {
+        return call.route_miss();
+    }
+    Reply::new(200, Some(JSON), super::OPENAPI.as_bytes().to_vec()).finish()
 }

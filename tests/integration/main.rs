@@ -15,6 +15,7 @@ mod interrupted_purge;
 mod keystone;
 mod mirror;
 mod mirror_faults;
+mod openapi;
 mod ops;
 mod policy;
 mod postgres;
