@@ -36,6 +36,8 @@ pub enum Fault {
     InstanceNotFound(String),
     /// 404: no action with this request id (read API).
     ActionNotFound(String),
+    /// 404: no live fault injection rule with this id (testing API).
+    RuleNotFound(String),
     /// 404: no action with this request id on this server (write API).
     WriteActionNotFound { server: Uuid, request_id: String },
     /// 404: no event of this name in the action (write API).
@@ -86,6 +88,7 @@ impl Fault {
             Fault::Forbidden(_) | Fault::ForbiddenMessage(_) => 403,
             Fault::InstanceNotFound(_)
             | Fault::ActionNotFound(_)
+            | Fault::RuleNotFound(_)
             | Fault::WriteActionNotFound { .. }
             | Fault::EventNotFound { .. }
             | Fault::NoSuchResource => 404,
@@ -129,6 +132,7 @@ impl Fault {
             // The id from the path in full, as Nova does (a path is bounded by the head limit).
             Fault::InstanceNotFound(id) => format!("Instance {id} could not be found."),
             Fault::ActionNotFound(rid) => format!("Action {rid} not found"),
+            Fault::RuleNotFound(id) => format!("Fault rule {id} could not be found."),
             Fault::WriteActionNotFound { server, request_id } => format!(
                 "Action for request_id {} on instance {server} not found",
                 excerpt(request_id)

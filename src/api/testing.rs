@@ -111,7 +111,7 @@ fn remove_rule(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
     let faults = faults_of(call)?;
     let removed = id.parse::<u64>().is_ok_and(|id| faults.remove(id));
     if !removed {
-        return Err(Fault::NoSuchResource);
+        return Err(Fault::RuleNotFound(crate::input::excerpt(id).into_owned()));
     }
     Ok(Reply::new(204, None, Vec::new()))
 }

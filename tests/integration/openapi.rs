@@ -86,6 +86,13 @@ const ROUTES: &[(&str, &str)] = &[
     ),
     ("post", "/ingest/v1/import"),
     ("get", "/ingest/v1/export"),
+    // The testing API (routed only when [testing] turns it on; the probe below does).
+    ("post", "/ingest/v1/testing/faults"),
+    ("get", "/ingest/v1/testing/faults"),
+    ("delete", "/ingest/v1/testing/faults"),
+    ("delete", "/ingest/v1/testing/faults/{rule_id}"),
+    ("get", "/ingest/v1/testing/requests"),
+    ("delete", "/ingest/v1/testing/requests"),
 ];
 
 const METHODS: &[&str] = &[
@@ -214,13 +221,17 @@ fn every_reference_resolves() {
 /// router 404), so the list above is the code's, not a wish.
 #[test]
 fn every_listed_route_is_routed_by_the_service() {
-    let server = TestServer::start();
+    let server = TestServer::with_config(|c| {
+        c.testing.fault_injection = true;
+        c.testing.journal = true;
+    });
     for (method, template) in ROUTES {
         let path = template
             .replace("{project_id}", "0123abcd")
             .replace("{server_id}", "a0000000-0000-4000-8000-000000000001")
             .replace("{request_id}", "req-1")
-            .replace("{event}", "compute_stop_instance");
+            .replace("{event}", "compute_stop_instance")
+            .replace("{rule_id}", "1");
         let method = method.to_uppercase();
         let body: &[u8] = if method == "GET" || method == "HEAD" {
             b""
