@@ -26,47 +26,9 @@ WANTED=(python-openstackclient==10.5.0 openstacksdk==4.22.0 python-novaclient==1
 
 die() { echo "clients/setup.sh: ERROR: $*" >&2; exit 1; }
 log() { echo "clients/setup.sh: $*" >&2; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-mkdir -p "$(dirname "$VENV")"
-VENV="$(cd "$(dirname "$VENV")" && pwd)/$(basename "$VENV")"
-case "$VENV/" in
-  "$REPO_DIR"/*) die "NOVA_ACTIONS_CLIENTS_VENV=$VENV is inside the source tree $REPO_DIR; put it elsewhere" ;;
-esac
-
-# The stamp names the exact set installed: the wanted list and the constraints file's content.
-want_stamp="$( { printf '%s\n' "${WANTED[@]}"; cat "$CONSTRAINTS"; } | sha256sum | cut -d' ' -f1)"
-STAMP="$VENV/.nova-actions-clients"
-
-installed_ok() {
-  [[ -x "$VENV/bin/python" && -x "$VENV/bin/openstack" && -x "$VENV/bin/nova" && -f "$STAMP" ]] || return 1
-  [[ "$(cat "$STAMP")" == "$want_stamp" ]] || return 1
-  "$VENV/bin/python" - "${WANTED[@]}" <<'PY' 2>/dev/null
-import sys
-from importlib.metadata import version
-for spec in sys.argv[1:]:
-    name, _, want = spec.partition("==")
-    if version(name) != want:
-        sys.exit(1)
-PY
-}
-
-if installed_ok; then
-  log "$VENV already has ${WANTED[*]}"
-else
-  command -v "$PYTHON" >/dev/null || die "'$PYTHON' not found (set NOVA_ACTIONS_CLIENTS_PYTHON to a Python >= 3.10)"
-  "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
-    || die "$PYTHON is $("$PYTHON" -V 2>&1); the clients need Python >= 3.10 (set NOVA_ACTIONS_CLIENTS_PYTHON)"
-  T=$(now)
-  log "installing ${WANTED[*]} into $VENV from PyPI ..."
-  rm -f "$STAMP"
-  [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV" || die "could not create virtualenv $VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -c "$CONSTRAINTS" "${WANTED[@]}" \
-    >"$VENV/pip.log" 2>&1 \
-    || { tail -n 40 "$VENV/pip.log" >&2; die "pip install failed (full log: $VENV/pip.log)"; }
-  echo "$want_stamp" >"$STAMP"
-  installed_ok || die "the clients are not usable in $VENV after pip install (see $VENV/pip.log)"
-  log "installed in $(elapsed "$T") s"
-fi
+# shellcheck source=../lib/pinned-venv.sh
+source "$SCRIPT_DIR/../lib/pinned-venv.sh"
+pinned_venv NOVA_ACTIONS_CLIENTS_VENV "$VENV" "$PYTHON" "$CONSTRAINTS" .nova-actions-clients \
+  "openstack nova" "${WANTED[@]}"
 echo "$VENV"

@@ -118,6 +118,12 @@ fn sync_pass(nova: &Nova, store: &Path, sweep_interval: &str) {
     );
 }
 
+/// Adds an action the mirror should now answer for to the expected servers.
+fn expect_action(servers: &mut [(String, Vec<String>)], server: &str, request_id: &str) {
+    let (_, actions) = servers.iter_mut().find(|(id, _)| id == server).unwrap();
+    actions.push(request_id.to_string());
+}
+
 /// Every list and show of these servers' actions, at the versions where the answer changes,
 /// as an admin, the owner and another project.
 fn requests(servers: &[(String, Vec<String>)]) -> Vec<(String, &'static str, &'static str)> {
@@ -295,18 +301,8 @@ fn the_mirror_answers_as_nova_follows_it_and_keeps_what_nova_drops() {
     );
     drop(mirror);
     sync_once(&nova, &store);
-    servers
-        .iter_mut()
-        .find(|(id, _)| id == a2)
-        .unwrap()
-        .1
-        .push("req-live-1".into());
-    servers
-        .iter_mut()
-        .find(|(id, _)| id == a3)
-        .unwrap()
-        .1
-        .push("req-live-2".into());
+    expect_action(&mut servers, a2, "req-live-1");
+    expect_action(&mut servers, a3, "req-live-2");
     let asked = requests(&servers);
     let mirror = mirror_of(&store);
     assert_answers_as_nova(&nova, mirror.addr, &asked);
@@ -337,12 +333,7 @@ fn the_mirror_answers_as_nova_follows_it_and_keeps_what_nova_drops() {
         "",
     );
     sync_once(&nova, &store);
-    servers
-        .iter_mut()
-        .find(|(id, _)| id == a2)
-        .unwrap()
-        .1
-        .push("req-live-3".into());
+    expect_action(&mut servers, a2, "req-live-3");
     let asked = requests(&servers);
     let mirror = mirror_of(&store);
     assert_answers_as_nova(&nova, mirror.addr, &asked);
