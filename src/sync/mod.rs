@@ -318,10 +318,7 @@ pub async fn pass(
     }
     let total = servers.len();
     let through = match resumed.as_ref() {
-        Some(c) => Some(
-            Uuid::parse_str(&c.through)
-                .map_err(|e| SyncError::Store(StoreError::Corrupt(format!("{CHECKPOINT}: {e}"))))?,
-        ),
+        Some(c) => Some(Uuid::parse_str(&c.through).map_err(|e| corrupt(CHECKPOINT, e))?),
         None => None,
     };
     let mut unfinished = resumed.map(|c| c.unfinished).unwrap_or_default();
@@ -405,6 +402,11 @@ pub async fn pass(
     Ok(report)
 }
 
+/// A named value of the mirror's that the store holds but that does not read back.
+fn corrupt(key: &str, why: impl std::fmt::Display) -> SyncError {
+    SyncError::Store(StoreError::Corrupt(format!("{key}: {why}")))
+}
+
 /// The checkpoint of an interrupted pass, if one was left.
 async fn read_checkpoint(store: &Arc<Store>) -> Result<Option<Checkpoint>, SyncError> {
     let text = store.run(|s| s.meta(CHECKPOINT)).await?;
@@ -412,7 +414,7 @@ async fn read_checkpoint(store: &Arc<Store>) -> Result<Option<Checkpoint>, SyncE
         None | Some("") => Ok(None),
         Some(text) => serde_json::from_str(text)
             .map(Some)
-            .map_err(|e| SyncError::Store(StoreError::Corrupt(format!("{CHECKPOINT}: {e}")))),
+            .map_err(|e| corrupt(CHECKPOINT, e)),
     }
 }
 
@@ -421,15 +423,13 @@ async fn unfinished_by_server(
     store: &Arc<Store>,
 ) -> Result<BTreeMap<Uuid, Vec<String>>, SyncError> {
     let text = store.run(|s| s.meta(UNFINISHED)).await?;
-    let corrupt =
-        |why: String| SyncError::Store(StoreError::Corrupt(format!("{UNFINISHED}: {why}")));
     let listed: Vec<(String, String)> = match text {
-        Some(text) => serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?,
+        Some(text) => serde_json::from_str(&text).map_err(|e| corrupt(UNFINISHED, e))?,
         None => Vec::new(),
     };
     let mut by_server: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
     for (id, rid) in listed {
-        let id = Uuid::parse_str(&id).map_err(|e| corrupt(e.to_string()))?;
+        let id = Uuid::parse_str(&id).map_err(|e| corrupt(UNFINISHED, e))?;
         by_server.entry(id).or_default().push(rid);
     }
     Ok(by_server)

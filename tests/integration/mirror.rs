@@ -52,6 +52,14 @@ impl Nova {
         }
     }
 
+    /// A real Nova holding the servers-golden fixture (the history both tests start from).
+    fn with_fixture() -> Nova {
+        let nova = Nova::start();
+        let fixture = fixtures_dir().join("servers-golden/oracle-fixture.json");
+        nova.seed(&["load", fixture.to_str().unwrap()], "");
+        nova
+    }
+
     /// Runs `seed.py` with these arguments (and `stdin` for `batch -`).
     fn seed(&self, args: &[&str], stdin: &str) {
         use std::io::Write;
@@ -254,9 +262,7 @@ fn the_mirror_answers_as_nova_follows_it_and_keeps_what_nova_drops() {
     if !have_nova("the_mirror_answers_as_nova_follows_it_and_keeps_what_nova_drops") {
         return;
     }
-    let nova = Nova::start();
-    let fixture = fixtures_dir().join("servers-golden/oracle-fixture.json");
-    nova.seed(&["load", fixture.to_str().unwrap()], "");
+    let nova = Nova::with_fixture();
     let dir = TempDir::new();
     let store = dir.0.join("mirror");
 
@@ -402,9 +408,7 @@ fn a_running_mirror_follows_nova_within_two_intervals_and_survives_kill_9() {
     if !have_nova("a_running_mirror_follows_nova_within_two_intervals_and_survives_kill_9") {
         return;
     }
-    let nova = Nova::start();
-    let fixture = fixtures_dir().join("servers-golden/oracle-fixture.json");
-    nova.seed(&["load", fixture.to_str().unwrap()], "");
+    let nova = Nova::with_fixture();
     let dir = TempDir::new();
     let store = dir.0.join("mirror");
     let endpoint = format!("http://127.0.0.1:{}/v2.1", nova.port);
