@@ -84,7 +84,8 @@ fn serve_until_stopped(config: Config, seed: Option<&std::path::Path>) -> Result
         None => crate::open_store(&config).map_err(|e| CommandError::Work(e.to_string()))?,
     };
     let store = Arc::new(store);
-    actix_web::rt::System::new().block_on(async move {
+    let kept = Arc::clone(&store);
+    let served = actix_web::rt::System::new().block_on(async move {
         match crate::fd_limit::raise_open_files() {
             Ok((before, after)) if after > before => {
                 log::info!("open-file limit raised from {before} to {after}");
@@ -109,8 +110,14 @@ fn serve_until_stopped(config: Config, seed: Option<&std::path::Path>) -> Result
         }
         service.run().await?;
         log::info!("stopped; store flushed");
-        Ok(())
-    })
+        Ok::<(), CommandError>(())
+    });
+    // Only once nothing else holds the store (a mirror pass or retention sweep still running
+    // keeps it, and then the next start simply replays more).
+    if let (Ok(()), Ok(store)) = (&served, Arc::try_unwrap(kept)) {
+        store.close()?;
+    }
+    served
 }
 
 /// The one line a harness reads to know the service is up and where: the listening socket is
@@ -267,7 +274,7 @@ pub fn copy(from: &Config, to: &Config) -> Result<(), CommandError> {
         }
         after = Some(id);
     }
-    target.durable()?;
+    target.close()?;
     eprintln!(
         "copied {} servers, {} actions, {} events ({} actions already there) in {:.1}s",
         counts.servers,
@@ -301,8 +308,10 @@ pub fn import(config: &Config, file: &Path) -> Result<(), CommandError> {
         limits(config),
         |c| progress.update(read.load(Ordering::Relaxed), c),
     );
+    let closed = store.close();
     progress.finish();
     let elapsed = progress.started.elapsed().as_secs_f64();
+    closed?;
     match result {
         Ok(c) => {
             eprintln!(
@@ -346,6 +355,7 @@ pub fn generate(config: &Config, shape: crate::generate::Shape) -> Result<(), Co
     // Progress counts actions here, where an import counts bytes.
     let mut progress = Progress::new(Some(total));
     let counts = crate::generate::generate(&store, shape, |c| progress.update(c.actions, c))?;
+    store.close()?;
     progress.finish();
     eprintln!(
         "generated {} servers, {} actions, {} events in {:.1}s",
@@ -363,6 +373,7 @@ pub fn purge(config: &Config, before: &str) -> Result<(), CommandError> {
     })?;
     let store = open_store(config)?;
     let (servers, actions) = store.purge_deleted_before(cutoff)?;
+    store.close()?;
     eprintln!(
         "purged {servers} servers deleted before {} ({actions} actions with their events)",
         timeutil::format_micros(cutoff)

@@ -73,6 +73,17 @@ impl Store {
         }
     }
 
+    /// Closes the store so that the next start is quick. sled 0.34 writes its recovery snapshot
+    /// only while opening, so a start replays every log segment written since the previous
+    /// start: after a bulk write that is the whole store (1 s at 1,000,000 actions, 9.6 s at
+    /// 10,000,000). Opening the embedded store once more on the way out pays that here instead.
+    pub fn close(self) -> Result<()> {
+        match self {
+            Store::Embedded(s) => s.close(),
+            Store::Postgres(_) => Ok(()),
+        }
+    }
+
     /// For a command that needs the store now: waits up to `limit` for a database that is
     /// still being connected to (the embedded store is ready once open).
     pub fn wait_until_ready(&self, limit: std::time::Duration) -> Result<()> {
