@@ -1,7 +1,7 @@
-//! Soak: durable writes, imports and reads together for a while, with a watchdog. It fails (exit
-//! 1) when any acknowledged write took longer than the limit, when any request is still
-//! unanswered after the limit (a stall: it then dumps every thread of the service with gdb), when
-//! the service answers an error, or when a window of the run acknowledged no write at all.
+//! Soak: durable writes, imports and reads together for a while, with a watchdog. The run fails
+//! (exit status 1) when any acknowledged write took longer than the limit, when any request is
+//! still unanswered after the limit (a stall: it then dumps every thread of the service with
+//! gdb), when the service answers an error, or when a window of the run acknowledged no write.
 //!
 //!     cargo run --release --example soak -- run ADDR SECONDS SERVICE_PID STATE_FILE
 //!     cargo run --release --example soak -- verify ADDR STATE_FILE
