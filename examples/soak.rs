@@ -444,7 +444,7 @@ fn verify(addr: &str, state: &str) -> ExitCode {
         let acked: u64 = acked.parse().expect("a count");
         match count_actions(&mut conn, server) {
             Ok(found) if found >= acked => {
-                println!("soak verify: {server}: {found} actions, {acked} acknowledged")
+                println!("soak verify: {server}: {found} actions, {acked} acknowledged");
             }
             Ok(found) => {
                 println!("soak verify: {server}: LOST: {found} actions, {acked} acknowledged");
