@@ -460,6 +460,7 @@ fn the_page_in_a_real_browser() {
         json!([]),
     );
     b.wait_for("the windowed history to end", || {
+        b.js("window.scrollTo(0, document.body.scrollHeight);", json!([]));
         let end = text_of(&b, ".list-status .end")?;
         (end == "End of history · 60 actions").then_some(())
     });

@@ -178,7 +178,7 @@ let cleanups = [];
 function signOut(reason, keepPlace) {
   sessionStorage.removeItem(TOKEN_KEY);
   showCache.clear();
-  signInReason = reason || null;
+  signInReason = reason ? { text: reason, refused: keepPlace } : null;
   if (!keepPlace && location.hash !== '#/') {
     location.hash = '#/';
   } else {
@@ -186,7 +186,7 @@ function signOut(reason, keepPlace) {
   }
 }
 
-signOutButton.addEventListener('click', () => signOut('You signed out.', false));
+signOutButton.addEventListener('click', () => signOut('You signed out; the token is forgotten.', false));
 
 function route() {
   generation += 1;
@@ -213,7 +213,9 @@ function signInView() {
     'form',
     { class: 'card signin' },
     el('h1', { text: 'Sign in' }),
-    signInReason ? el('p', { class: 'error reason', role: 'alert', text: signInReason }) : null,
+    signInReason
+      ? el('p', { class: signInReason.refused ? 'error reason' : 'notice reason', role: signInReason.refused ? 'alert' : 'status', text: signInReason.text })
+      : null,
     el('label', { for: 'token', text: 'Token' }),
     input,
     el(
