@@ -333,7 +333,8 @@ fn the_page_in_a_real_browser() {
         ));
         return;
     }
-    let server = TestServer::start();
+    // Fault injection: a 401 for one token, as an expired Keystone token gets.
+    let server = TestServer::with_config(|c| c.testing.fault_injection = true);
     seed(&server);
     let base = format!("http://{}/ui/", server.host());
     let driver = Driver::start();
@@ -393,12 +394,7 @@ fn the_page_in_a_real_browser() {
         "document.querySelector(`li.action[data-request-id=\"${arguments[0]}\"] button.expand`).focus();",
         json!([RESIZE]),
     );
-    let focused = Element(
-        b.js("return document.activeElement;", json!([]))["element-6066-11e4-a52e-4f735466cecf"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-    );
+    let focused = b.active();
     b.type_into(&focused, "\u{E007}");
     b.find(&format!("li.action[data-request-id=\"{RESIZE}\"] .detail .timeline"));
     let open_bar = b.js(
@@ -439,10 +435,25 @@ fn the_page_in_a_real_browser() {
     assert!(ids.len() < BIG_ACTIONS, "only what was scrolled to is loaded: {}", ids.len());
     let expected: Vec<String> = (0..ids.len()).map(|i| big_rid(BIG_ACTIONS - 1 - i)).collect();
     assert_eq!(ids, expected, "pages follow one another, newest first, nothing twice");
-    // Keyboard users page with the button.
-    let before = ids.len();
-    b.click(&b.find("button.more"));
+    // While filtering by name only the button pages (scrolling would read on and on in search
+    // of a rare name), and keyboard users page with it.
+    b.wait_for("the page being loaded to arrive", || {
+        b.js("return !document.querySelector('button.more').hidden;", json!([]))
+            .as_bool()
+            .filter(|shown| *shown)
+    });
+    b.type_into(&b.find("#action-filter"), "reboot");
+    let before = row_ids(&b).len();
+    b.js("window.scrollTo(0, document.body.scrollHeight);", json!([]));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(row_ids(&b).len(), before, "no paging on scroll while filtering");
+    b.js("document.querySelector('button.more').focus();", json!([]));
+    b.type_into(&b.active(), "\u{E007}");
     wait_rows(&b, before + 50);
+    b.js(
+        "const f = document.querySelector('#action-filter'); f.value = ''; f.dispatchEvent(new Event('input'));",
+        json!([]),
+    );
     let timings = b.js("return window.__uiTimings.pages.filter(p => p.rows === 50).map(p => p.ms);", json!([]));
     let timings: Vec<f64> = timings.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     let med = median(timings.clone());
@@ -505,8 +516,11 @@ fn the_page_in_a_real_browser() {
     b.js("window.scrollTo(0, 0);", json!([]));
     b.screenshot(&dir.join("actions-1440.png"));
     b.viewport(360, 780);
-    let width = b.js("return [window.innerWidth, document.documentElement.scrollWidth];", json!([]));
-    assert_eq!(width, json!([360, 360]), "nothing wider than a 360 px screen");
+    let width = b.js(
+        "const d = document.documentElement; return [window.innerWidth, d.scrollWidth <= d.clientWidth];",
+        json!([]),
+    );
+    assert_eq!(width, json!([360, true]), "nothing wider than a 360 px screen");
     b.screenshot(&dir.join("actions-360.png"));
     say(&format!("screenshots in {}", dir.display()));
 
@@ -527,4 +541,25 @@ fn the_page_in_a_real_browser() {
         "{console:#?}"
     );
     sign_out(&b);
+
+    // ---- a refused token sends the user back to sign-in, with the reason, token forgotten
+    let rule = server.write(
+        "POST",
+        "testing/faults",
+        ADMIN,
+        r#"{"path": "/os-instance-actions$", "token": "user-b:proj-b", "answer": {"status": 401}}"#,
+    );
+    assert!(rule.status < 300, "{}", rule.text());
+    b.goto(&format!("{base}#/servers/{WEB}"));
+    b.type_into(&b.find("#token"), "user-b:proj-b");
+    b.click(&b.find("form.signin button[type=submit]"));
+    b.find(".signin .reason.error");
+    assert_eq!(
+        text_of(&b, ".signin .reason").as_deref(),
+        Some("Your token was refused (401): The request you have made requires authentication.")
+    );
+    let stored = b.js("return sessionStorage.getItem(arguments[0]);", json!([TOKEN_KEY]));
+    assert_eq!(stored, Value::Null);
+    let url = b.js("return location.hash;", json!([]));
+    assert_eq!(url, json!(format!("#/servers/{WEB}")), "signing in again returns there");
 }

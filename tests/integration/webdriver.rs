@@ -6,14 +6,15 @@
 //! PyPI would put a Python process between the test and the browser. This file is the whole
 //! client, and each test line still reads as "find, click, read".
 
-use std::net::{SocketAddr, TcpListener};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{TempDir, send_raw};
+use crate::common::TempDir;
 
 /// The key W3C WebDriver names element references with.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -79,13 +80,11 @@ impl Driver {
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut headers = vec![];
-        if !body.is_empty() {
-            headers.push(("Content-Type", "application/json"));
-        }
-        let r = send_raw(self.addr, method, path.as_bytes(), &headers, body.as_bytes());
-        serde_json::from_slice(&r.body)
-            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {}", r.text()))
+        let raw = exchange(self.addr, method, path, body.as_bytes())
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        serde_json::from_slice(&raw).unwrap_or_else(|e| {
+            panic!("{method} {path}: not JSON ({e}): {}", String::from_utf8_lossy(&raw))
+        })
     }
 
     /// A new headless Chromium with a fresh profile, its browser log kept.
@@ -116,6 +115,42 @@ impl Driver {
             .unwrap_or_else(|| panic!("no session: {answer}"))
             .to_string();
         Session { driver: self, id }
+    }
+}
+
+/// One request, and the body of its answer by `Content-Length`: chromedriver keeps the
+/// connection open after answering, so reading to the end (as `common::send_raw` does) would wait.
+fn exchange(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if let Some(length) = length {
+                if raw.len() >= end + 4 + length {
+                    return Ok(raw[end + 4..end + 4 + length].to_vec());
+                }
+            }
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            let end = raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(0, |e| e + 4);
+            return Ok(raw[end..].to_vec());
+        }
+        raw.extend_from_slice(&buf[..n]);
     }
 }
 
@@ -172,6 +207,12 @@ impl Session<'_> {
         self.wait_for(&format!("an element matching {css}"), || {
             self.find_all(css).into_iter().next()
         })
+    }
+
+    /// The element that has the focus.
+    pub fn active(&self) -> Element {
+        let e = self.cmd("GET", "/element/active", None);
+        Element(e[ELEMENT].as_str().expect("an element").to_string())
     }
 
     pub fn text(&self, e: &Element) -> String {
