@@ -637,7 +637,10 @@ mod tests {
         assert_eq!(c.sync.token, "12345");
         assert_eq!(c.sync.concurrency, 4);
         assert!(!c.ui.enabled);
-        assert!(Config::default().ui.enabled, "the page is on unless turned off");
+        assert!(
+            Config::default().ui.enabled,
+            "the page is on unless turned off"
+        );
     }
 
     #[test]

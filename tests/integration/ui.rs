@@ -51,7 +51,9 @@ fn asset_name(index: &str, ext: &str) -> String {
 }
 
 fn assert_security_headers(r: &Response, what: &str) {
-    let csp = r.header("content-security-policy").unwrap_or_else(|| panic!("{what}: no CSP"));
+    let csp = r
+        .header("content-security-policy")
+        .unwrap_or_else(|| panic!("{what}: no CSP"));
     for wanted in [
         "default-src 'none'",
         "script-src 'self'",
@@ -67,7 +69,11 @@ fn assert_security_headers(r: &Response, what: &str) {
     );
     assert_eq!(r.header("x-frame-options"), Some("DENY"), "{what}");
     assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{what}");
-    assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{what}");
+    assert_eq!(
+        r.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
 }
 
 /// The router's 404 for a route the service does not have (`DELETE /healthcheck` gets it too).
@@ -80,7 +86,11 @@ fn route_miss(server: &TestServer) -> Response {
 fn assert_route_miss(r: &Response, miss: &Response, what: &str) {
     assert_eq!(r.status, 404, "{what}: {}", r.text());
     assert_eq!(r.body, miss.body, "{what}: the same body as any route miss");
-    assert_eq!(r.header("content-type"), miss.header("content-type"), "{what}");
+    assert_eq!(
+        r.header("content-type"),
+        miss.header("content-type"),
+        "{what}"
+    );
 }
 
 #[test]
@@ -89,7 +99,10 @@ fn the_page_is_public_hashed_cached_and_locked_down() {
     // No token: the page is public, the data is not.
     let index = get(&server, "/ui/");
     assert_eq!(index.status, 200, "{}", index.text());
-    assert_eq!(index.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        index.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
     assert_eq!(index.header("cache-control"), Some("no-cache"));
     assert_security_headers(&index, "index");
     let html = index.text();
@@ -98,13 +111,22 @@ fn the_page_is_public_hashed_cached_and_locked_down() {
         nova_actions::api::version::MAX.text()
     )));
     // Nothing inline for the CSP to refuse: scripts by src, no style attributes or handlers.
-    assert!(!html.contains("<script>") && !html.contains("<style"), "{html}");
-    assert!(!html.contains(" style=") && !html.contains(" onclick="), "{html}");
+    assert!(
+        !html.contains("<script>") && !html.contains("<style"),
+        "{html}"
+    );
+    assert!(
+        !html.contains(" style=") && !html.contains(" onclick="),
+        "{html}"
+    );
 
     let js_name = asset_name(&html, "js");
     let css_name = asset_name(&html, "css");
     let mut total = index.body.len();
-    for (name, ty) in [(&js_name, "text/javascript; charset=utf-8"), (&css_name, "text/css; charset=utf-8")] {
+    for (name, ty) in [
+        (&js_name, "text/javascript; charset=utf-8"),
+        (&css_name, "text/css; charset=utf-8"),
+    ] {
         let r = get(&server, &format!("/ui/assets/{name}"));
         assert_eq!(r.status, 200, "{name}");
         assert_eq!(r.header("content-type"), Some(ty), "{name}");
@@ -116,15 +138,27 @@ fn the_page_is_public_hashed_cached_and_locked_down() {
         assert_security_headers(&r, name);
         total += r.body.len();
     }
-    say(&format!("the action-log page's first load: {total} bytes (index, css, js)"));
+    say(&format!(
+        "the action-log page's first load: {total} bytes (index, css, js)"
+    ));
     assert!(total <= 100 * 1024, "first load {total} bytes > 100 KB");
     assert_eq!(total, nova_actions::ui::first_load_bytes());
 
     let js = get(&server, &format!("/ui/assets/{js_name}")).text();
-    for never in ["innerHTML", "outerHTML", "insertAdjacentHTML", "eval(", "new Function", "document.write"] {
+    for never in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "eval(",
+        "new Function",
+        "document.write",
+    ] {
         assert!(!js.contains(never), "app.js uses {never}");
     }
-    assert!(!js.contains("localStorage"), "the token lives in sessionStorage only");
+    assert!(
+        !js.contains("localStorage"),
+        "the token lives in sessionStorage only"
+    );
 
     // /ui redirects, relatively (a proxy's prefix survives).
     let r = get(&server, "/ui");
@@ -168,7 +202,12 @@ fn the_page_is_a_404_when_turned_off() {
 
 fn time(minutes: usize) -> String {
     let (d, rest) = (minutes / 1440, minutes % 1440);
-    format!("2024-01-{:02}T{:02}:{:02}:00.000000", d + 1, rest / 60, rest % 60)
+    format!(
+        "2024-01-{:02}T{:02}:{:02}:00.000000",
+        d + 1,
+        rest / 60,
+        rest % 60
+    )
 }
 
 fn server_line(uuid: &str, name: &str, project: &str, actions: Vec<Value>) -> String {
@@ -195,29 +234,72 @@ fn seed(server: &TestServer) {
     );
     failed["traceback"] = json!(HOSTILE_TRACEBACK);
     failed["details"] = json!(HOSTILE_DETAILS);
-    let action = |rid: &str, name: &str, start: &str, updated: &str, message: Value, events: Vec<Value>| {
-        json!({"request_id": rid, "action": name, "user_id": "user-a", "project_id": "proj-a",
+    let action =
+        |rid: &str, name: &str, start: &str, updated: &str, message: Value, events: Vec<Value>| {
+            json!({"request_id": rid, "action": name, "user_id": "user-a", "project_id": "proj-a",
                "start_time": start, "updated_at": updated, "finish_time": null,
                "message": message, "events": events})
-    };
+        };
     let web = vec![
-        action(CREATE, "create", "2024-03-01T10:00:00.000000", "2024-03-01T10:00:20.000000", Value::Null,
-            vec![event("compute__do_build_and_run_instance", "2024-03-01T10:00:01.000000",
-                Some("2024-03-01T10:00:20.000000"), Some("Success"))]),
-        action(REBOOT, "reboot", "2024-03-02T09:00:00.000000", "2024-03-02T09:00:07.000000", json!("Error"),
-            vec![failed]),
-        action(RESIZE, "resize", "2024-03-03T08:00:00.000000", "2024-03-03T08:00:04.000000", Value::Null,
+        action(
+            CREATE,
+            "create",
+            "2024-03-01T10:00:00.000000",
+            "2024-03-01T10:00:20.000000",
+            Value::Null,
+            vec![event(
+                "compute__do_build_and_run_instance",
+                "2024-03-01T10:00:01.000000",
+                Some("2024-03-01T10:00:20.000000"),
+                Some("Success"),
+            )],
+        ),
+        action(
+            REBOOT,
+            "reboot",
+            "2024-03-02T09:00:00.000000",
+            "2024-03-02T09:00:07.000000",
+            json!("Error"),
+            vec![failed],
+        ),
+        action(
+            RESIZE,
+            "resize",
+            "2024-03-03T08:00:00.000000",
+            "2024-03-03T08:00:04.000000",
+            Value::Null,
             vec![
-                event("compute_prep_resize", "2024-03-03T08:00:01.000000", Some("2024-03-03T08:00:03.000000"), Some("Success")),
-                event("compute_resize_instance", "2024-03-03T08:00:04.000000", None, None),
-            ]),
+                event(
+                    "compute_prep_resize",
+                    "2024-03-03T08:00:01.000000",
+                    Some("2024-03-03T08:00:03.000000"),
+                    Some("Success"),
+                ),
+                event(
+                    "compute_resize_instance",
+                    "2024-03-03T08:00:04.000000",
+                    None,
+                    None,
+                ),
+            ],
+        ),
     ];
     let names = ["reboot", "stop", "start"];
     let big = (0..BIG_ACTIONS)
         .map(|i| {
-            action(&big_rid(i), names[i % 3], &time(i), &time(i), Value::Null, vec![
-                event("compute_x", &time(i), Some(&time(i)), Some("Success")),
-            ])
+            action(
+                &big_rid(i),
+                names[i % 3],
+                &time(i),
+                &time(i),
+                Value::Null,
+                vec![event(
+                    "compute_x",
+                    &time(i),
+                    Some(&time(i)),
+                    Some("Success"),
+                )],
+            )
         })
         .collect();
     let lines = [
@@ -250,7 +332,10 @@ fn sign_in(b: &Session<'_>, token: &str) {
 fn sign_out(b: &Session<'_>) {
     b.click(&b.find("#sign-out"));
     b.find("#token");
-    let stored = b.js("return sessionStorage.getItem(arguments[0]);", json!([TOKEN_KEY]));
+    let stored = b.js(
+        "return sessionStorage.getItem(arguments[0]);",
+        json!([TOKEN_KEY]),
+    );
     assert_eq!(stored, Value::Null, "signing out forgets the token");
 }
 
@@ -290,9 +375,13 @@ fn wait_cell(b: &Session<'_>, rid: &str, column: &str, wanted: &str) {
 }
 
 fn expand(b: &Session<'_>, rid: &str) -> Element {
-    let button = b.find(&format!("li.action[data-request-id=\"{rid}\"] button.expand"));
+    let button = b.find(&format!(
+        "li.action[data-request-id=\"{rid}\"] button.expand"
+    ));
     b.click(&button);
-    b.find(&format!("li.action[data-request-id=\"{rid}\"] .detail .timeline"))
+    b.find(&format!(
+        "li.action[data-request-id=\"{rid}\"] .detail .timeline"
+    ))
 }
 
 fn text_of(b: &Session<'_>, css: &str) -> Option<String> {
@@ -343,14 +432,24 @@ fn the_page_in_a_real_browser() {
     // ---- the owner: find by name, rows newest first, results from events, no tracebacks
     b.goto(&base);
     sign_in(&b, OWNER);
-    let stored = b.js("return sessionStorage.getItem(arguments[0]);", json!([TOKEN_KEY]));
+    let stored = b.js(
+        "return sessionStorage.getItem(arguments[0]);",
+        json!([TOKEN_KEY]),
+    );
     assert_eq!(stored, json!(OWNER));
     b.type_into(&b.find("#server-query"), "web-1");
     b.click(&b.find("form.search button[type=submit]"));
     assert_eq!(wait_rows(&b, 3), [RESIZE, REBOOT, CREATE], "newest first");
-    let url = b.js("return location.href;", json!([])).as_str().unwrap().to_string();
+    let url = b
+        .js("return location.href;", json!([]))
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(url.ends_with(&format!("#/servers/{WEB}")), "{url}");
-    assert!(!url.contains("user-a"), "the token is never in a URL: {url}");
+    assert!(
+        !url.contains("user-a"),
+        "the token is never in a URL: {url}"
+    );
     let title = b.find("section.server h1");
     assert_eq!(b.text(&title), format!("web-1 {WEB}"));
     assert_eq!(cell(&b, REBOOT, "action"), "reboot");
@@ -381,8 +480,16 @@ fn the_page_in_a_real_browser() {
         "return [...document.querySelectorAll(arguments[0] + ' .event dt')].map(d => d.textContent);",
         json!([detail]),
     );
-    assert_eq!(labels, json!(["hostId"]), "the owner sees hostId, not host or details");
-    assert_eq!(text_of(&b, &format!("{detail} .traceback")), None, "no traceback for the owner");
+    assert_eq!(
+        labels,
+        json!(["hostId"]),
+        "the owner sees hostId, not host or details"
+    );
+    assert_eq!(
+        text_of(&b, &format!("{detail} .traceback")),
+        None,
+        "no traceback for the owner"
+    );
     let expanded = b.js(
         "return document.querySelector(arguments[0] + ' button.expand').getAttribute('aria-expanded');",
         json!([format!("li.action[data-request-id=\"{REBOOT}\"]")]),
@@ -396,12 +503,18 @@ fn the_page_in_a_real_browser() {
     );
     let focused = b.active();
     b.type_into(&focused, "\u{E007}");
-    b.find(&format!("li.action[data-request-id=\"{RESIZE}\"] .detail .timeline"));
+    b.find(&format!(
+        "li.action[data-request-id=\"{RESIZE}\"] .detail .timeline"
+    ));
     let open_bar = b.js(
         "return document.querySelectorAll(`li.action[data-request-id=\"${arguments[0]}\"] .track .bar.open`).length;",
         json!([RESIZE]),
     );
-    assert_eq!(open_bar, json!(1), "the unfinished event's bar is open-ended");
+    assert_eq!(
+        open_bar,
+        json!(1),
+        "the unfinished event's bar is open-ended"
+    );
 
     // Several servers of one name: the user chooses.
     b.goto(&format!("{base}#/"));
@@ -412,7 +525,10 @@ fn the_page_in_a_real_browser() {
         "return [...document.querySelectorAll('.chooser a.choice')].map(a => a.getAttribute('href')).sort();",
         json!([]),
     );
-    assert_eq!(choices, json!([format!("#/servers/{DUP_1}"), format!("#/servers/{DUP_2}")]));
+    assert_eq!(
+        choices,
+        json!([format!("#/servers/{DUP_1}"), format!("#/servers/{DUP_2}")])
+    );
     b.click(&b.find(&format!(".chooser a[href=\"#/servers/{DUP_1}\"]")));
     b.find(".list-status .empty");
     assert_eq!(
@@ -432,21 +548,37 @@ fn the_page_in_a_real_browser() {
         wait_rows(&b, pages * 50);
     }
     let ids = row_ids(&b);
-    assert!(ids.len() < BIG_ACTIONS, "only what was scrolled to is loaded: {}", ids.len());
-    let expected: Vec<String> = (0..ids.len()).map(|i| big_rid(BIG_ACTIONS - 1 - i)).collect();
-    assert_eq!(ids, expected, "pages follow one another, newest first, nothing twice");
+    assert!(
+        ids.len() < BIG_ACTIONS,
+        "only what was scrolled to is loaded: {}",
+        ids.len()
+    );
+    let expected: Vec<String> = (0..ids.len())
+        .map(|i| big_rid(BIG_ACTIONS - 1 - i))
+        .collect();
+    assert_eq!(
+        ids, expected,
+        "pages follow one another, newest first, nothing twice"
+    );
     // While filtering by name only the button pages (scrolling would read on and on in search
     // of a rare name), and keyboard users page with it.
     b.wait_for("the page being loaded to arrive", || {
-        b.js("return !document.querySelector('button.more').hidden;", json!([]))
-            .as_bool()
-            .filter(|shown| *shown)
+        b.js(
+            "return !document.querySelector('button.more').hidden;",
+            json!([]),
+        )
+        .as_bool()
+        .filter(|shown| *shown)
     });
     b.type_into(&b.find("#action-filter"), "reboot");
     let before = row_ids(&b).len();
     b.js("window.scrollTo(0, document.body.scrollHeight);", json!([]));
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert_eq!(row_ids(&b).len(), before, "no paging on scroll while filtering");
+    assert_eq!(
+        row_ids(&b).len(),
+        before,
+        "no paging on scroll while filtering"
+    );
     b.js("document.querySelector('button.more').focus();", json!([]));
     b.type_into(&b.active(), "\u{E007}");
     wait_rows(&b, before + 50);
@@ -454,14 +586,25 @@ fn the_page_in_a_real_browser() {
         "const f = document.querySelector('#action-filter'); f.value = ''; f.dispatchEvent(new Event('input'));",
         json!([]),
     );
-    let timings = b.js("return window.__uiTimings.pages.filter(p => p.rows === 50).map(p => p.ms);", json!([]));
-    let timings: Vec<f64> = timings.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let timings = b.js(
+        "return window.__uiTimings.pages.filter(p => p.rows === 50).map(p => p.ms);",
+        json!([]),
+    );
+    let timings: Vec<f64> = timings
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
     let med = median(timings.clone());
     say(&format!(
         "rendering a page of 50 actions in headless Chromium: median {med:.1} ms over {} pages ({timings:.1?})",
         timings.len()
     ));
-    assert!(med <= 100.0, "a page of 50 actions took {med} ms (median) to render");
+    assert!(
+        med <= 100.0,
+        "a page of 50 actions took {med} ms (median) to render"
+    );
 
     // A time window re-queries: changed since 19:00 on the first day is the last 60 actions.
     b.js(
@@ -489,7 +632,10 @@ fn the_page_in_a_real_browser() {
     b.goto(&format!("{base}#/servers/{WEB}/actions/{REBOOT}"));
     sign_in(&b, ADMIN);
     b.find(".linked .traceback");
-    assert_eq!(text_of(&b, ".linked .traceback").as_deref(), Some(HOSTILE_TRACEBACK));
+    assert_eq!(
+        text_of(&b, ".linked .traceback").as_deref(),
+        Some(HOSTILE_TRACEBACK)
+    );
     let labels = b.js(
         "return [...document.querySelectorAll('.linked .event dt')].map(d => d.textContent);",
         json!([]),
@@ -508,19 +654,31 @@ fn the_page_in_a_real_browser() {
     assert_eq!(injected, json!(0), "nothing the API returned became markup");
     assert_eq!(wait_rows(&b, 3), [RESIZE, REBOOT, CREATE]);
     expand(&b, REBOOT);
-    b.find(&format!("li.action[data-request-id=\"{REBOOT}\"] .traceback"));
+    b.find(&format!(
+        "li.action[data-request-id=\"{REBOOT}\"] .traceback"
+    ));
 
     // ---- screenshots at 1440 and 360 px, where CI keeps them
     let dir = screenshots_dir();
     b.viewport(1440, 900);
     b.js("window.scrollTo(0, 0);", json!([]));
+    wait_cell(&b, RESIZE, "result", "running");
     b.screenshot(&dir.join("actions-1440.png"));
+    // The list itself on a phone.
+    b.goto(&format!("{base}#/servers/{WEB}"));
     b.viewport(360, 780);
+    wait_rows(&b, 3);
+    wait_cell(&b, RESIZE, "result", "running");
+    wait_cell(&b, CREATE, "result", "succeeded");
     let width = b.js(
         "const d = document.documentElement; return [window.innerWidth, d.scrollWidth <= d.clientWidth];",
         json!([]),
     );
-    assert_eq!(width, json!([360, true]), "nothing wider than a 360 px screen");
+    assert_eq!(
+        width,
+        json!([360, true]),
+        "nothing wider than a 360 px screen"
+    );
     b.screenshot(&dir.join("actions-360.png"));
     say(&format!("screenshots in {}", dir.display()));
 
@@ -532,7 +690,10 @@ fn the_page_in_a_real_browser() {
     b.find(".linked .error");
     let fault = text_of(&b, ".linked .error .fault").unwrap();
     assert_eq!(fault, "Action req-missing not found");
-    assert_eq!(text_of(&b, ".linked .error strong").as_deref(), Some("Not found (404)"));
+    assert_eq!(
+        text_of(&b, ".linked .error strong").as_deref(),
+        Some("Not found (404)")
+    );
     let console = b.console();
     assert!(
         severe(&console)
@@ -558,8 +719,15 @@ fn the_page_in_a_real_browser() {
         text_of(&b, ".signin .reason").as_deref(),
         Some("Your token was refused (401): The request you have made requires authentication.")
     );
-    let stored = b.js("return sessionStorage.getItem(arguments[0]);", json!([TOKEN_KEY]));
+    let stored = b.js(
+        "return sessionStorage.getItem(arguments[0]);",
+        json!([TOKEN_KEY]),
+    );
     assert_eq!(stored, Value::Null);
     let url = b.js("return location.hash;", json!([]));
-    assert_eq!(url, json!(format!("#/servers/{WEB}")), "signing in again returns there");
+    assert_eq!(
+        url,
+        json!(format!("#/servers/{WEB}")),
+        "signing in again returns there"
+    );
 }

@@ -24,9 +24,10 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// Why the browser test cannot run here, if it cannot.
 pub fn missing() -> Option<String> {
-    let chromium = std::env::var_os("NOVA_ACTIONS_CHROMIUM").map_or(PathBuf::from(CHROMIUM), PathBuf::from);
-    let driver =
-        std::env::var_os("NOVA_ACTIONS_CHROMEDRIVER").map_or(PathBuf::from(CHROMEDRIVER), PathBuf::from);
+    let chromium =
+        std::env::var_os("NOVA_ACTIONS_CHROMIUM").map_or(PathBuf::from(CHROMIUM), PathBuf::from);
+    let driver = std::env::var_os("NOVA_ACTIONS_CHROMEDRIVER")
+        .map_or(PathBuf::from(CHROMEDRIVER), PathBuf::from);
     [chromium, driver]
         .into_iter()
         .find(|p| !p.exists())
@@ -73,7 +74,10 @@ impl Driver {
                     return driver;
                 }
             }
-            assert!(Instant::now() < deadline, "chromedriver did not become ready");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not become ready"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -83,7 +87,10 @@ impl Driver {
         let raw = exchange(self.addr, method, path, body.as_bytes())
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         serde_json::from_slice(&raw).unwrap_or_else(|e| {
-            panic!("{method} {path}: not JSON ({e}): {}", String::from_utf8_lossy(&raw))
+            panic!(
+                "{method} {path}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&raw)
+            )
         })
     }
 
@@ -147,7 +154,10 @@ fn exchange(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> std::io:
         }
         let n = stream.read(&mut buf)?;
         if n == 0 {
-            let end = raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(0, |e| e + 4);
+            let end = raw
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map_or(0, |e| e + 4);
             return Ok(raw[end..].to_vec());
         }
         raw.extend_from_slice(&buf[..n]);
@@ -179,7 +189,10 @@ impl Session<'_> {
             .driver
             .call(method, &format!("/session/{}{tail}", self.id), body);
         if let Some(error) = answer["value"].get("error") {
-            panic!("WebDriver {method} {tail}: {error}: {}", answer["value"]["message"]);
+            panic!(
+                "WebDriver {method} {tail}: {error}: {}",
+                answer["value"]["message"]
+            );
         }
         answer["value"].clone()
     }
@@ -249,8 +262,10 @@ impl Session<'_> {
         self.cmd(
             "POST",
             "/goog/cdp/execute",
-            Some(json!({"cmd": "Emulation.setDeviceMetricsOverride", "params": {
-                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}})),
+            Some(
+                json!({"cmd": "Emulation.setDeviceMetricsOverride", "params": {
+                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}}),
+            ),
         );
     }
 
