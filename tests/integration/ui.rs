@@ -669,7 +669,6 @@ fn the_page_in_a_real_browser() {
     b.viewport(360, 780);
     wait_rows(&b, 3);
     wait_cell(&b, RESIZE, "result", "running");
-    wait_cell(&b, CREATE, "result", "succeeded");
     let width = b.js(
         "const d = document.documentElement; return [window.innerWidth, d.scrollWidth <= d.clientWidth];",
         json!([]),
