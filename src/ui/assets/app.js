@@ -329,15 +329,22 @@ function chooser(servers) {
 
 // ------------------------------------------------------------------ one action
 
+// Finished actions do not change, so each is read once per sign-in. Keyed by server too: one
+// request (a multi-create) can leave the same request id on several servers.
 const showCache = new Map();
 
 function fetchAction(serverId, requestId) {
-  let pending = showCache.get(requestId);
+  const key = `${serverId} ${requestId}`;
+  let pending = showCache.get(key);
   if (!pending) {
-    pending = api(`servers/${enc(serverId)}/os-instance-actions/${enc(requestId)}`)
-      .then((body) => body.instanceAction);
-    pending.catch(() => showCache.delete(requestId));
-    showCache.set(requestId, pending);
+    pending = api(`servers/${enc(serverId)}/os-instance-actions/${enc(requestId)}`).then((body) => {
+      const action = body.instanceAction;
+      // A running action is read again next time, to see it finish.
+      if ((action.events || []).some((e) => !e.finish_time)) showCache.delete(key);
+      return action;
+    });
+    pending.catch(() => showCache.delete(key));
+    showCache.set(key, pending);
   }
   return pending;
 }
