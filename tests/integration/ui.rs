@@ -702,6 +702,40 @@ fn the_page_in_a_real_browser() {
     );
     sign_out(&b);
 
+    // ---- 503 and 403 show Nova's message; "Try again" reads the page again
+    for (status, title, message) in [
+        (503, "Service unavailable (503)", "Service Unavailable"),
+        (
+            403,
+            "Not allowed (403)",
+            "Policy doesn't allow os_compute_api:os-instance-actions:list to be performed.",
+        ),
+    ] {
+        let rule = server.write(
+            "POST",
+            "testing/faults",
+            ADMIN,
+            &json!({"path": "/os-instance-actions$", "token": "user-c:proj-a",
+                    "answer": {"status": status}, "times": 1})
+            .to_string(),
+        );
+        assert!(rule.status < 300, "{}", rule.text());
+        b.goto(&format!("{base}#/servers/{WEB}"));
+        sign_in(&b, "user-c:proj-a");
+        b.find(".list-status .error");
+        assert_eq!(
+            text_of(&b, ".list-status .error strong").as_deref(),
+            Some(title)
+        );
+        assert_eq!(
+            text_of(&b, ".list-status .error .fault").as_deref(),
+            Some(message)
+        );
+        b.click(&b.find(".list-status .error button"));
+        assert_eq!(wait_rows(&b, 3), [RESIZE, REBOOT, CREATE]);
+        sign_out(&b);
+    }
+
     // ---- a refused token sends the user back to sign-in, with the reason, token forgotten
     let rule = server.write(
         "POST",
