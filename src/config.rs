@@ -19,6 +19,21 @@ pub struct Config {
     pub postgres: PostgresConfig,
     pub sync: SyncConfig,
     pub testing: TestingConfig,
+    pub ui: UiConfig,
+}
+
+/// The action-log page at `/ui/` (README "The action-log page").
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// Serve the page; off, `/ui/` is a 404 like any unknown route.
+    pub enabled: bool,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig { enabled: true }
+    }
 }
 
 /// For other projects' tests: fault injection and the request journal (`serve
@@ -609,6 +624,7 @@ mod tests {
             ("NOVA_ACTIONS__SYNC__MAX_MICROVERSION", "2.20"),
             ("NOVA_ACTIONS__SYNC__TOKEN", "12345"),
             ("NOVA_ACTIONS__SYNC__CONCURRENCY", "4"),
+            ("NOVA_ACTIONS__UI__ENABLED", "false"),
             ("UNRELATED", "1"),
         ]);
         let c =
@@ -620,6 +636,11 @@ mod tests {
         assert_eq!(c.sync.max_microversion, "2.20");
         assert_eq!(c.sync.token, "12345");
         assert_eq!(c.sync.concurrency, 4);
+        assert!(!c.ui.enabled);
+        assert!(
+            Config::default().ui.enabled,
+            "the page is on unless turned off"
+        );
     }
 
     #[test]

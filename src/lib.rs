@@ -22,6 +22,7 @@ pub mod sync;
 pub mod testing;
 pub mod timeutil;
 pub mod tls;
+pub mod ui;
 pub mod write_request;
 
 use std::net::SocketAddr;

@@ -138,6 +138,7 @@ async fn answer(call: &Call<'_>, payload: &mut web::Payload) -> HttpResponse {
         "/healthcheck" => ops::healthcheck(call).await,
         "/openapi.json" => ops::openapi(call),
         "/metrics" => ops::metrics(call).await,
+        p if p == "/ui" || p.starts_with("/ui/") => crate::ui::answer(call, p),
         p if p.starts_with("/v2.1/") => nova_api(call, &p["/v2.1/".len()..], false).await,
         p if p.starts_with("/v2/") => nova_api(call, &p["/v2/".len()..], true).await,
         p if testing::is_testing(p) => {

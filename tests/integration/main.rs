@@ -25,4 +25,6 @@ mod recorded;
 mod servers;
 mod servers_golden;
 mod testing_api;
+mod ui;
+mod webdriver;
 mod writes;

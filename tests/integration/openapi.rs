@@ -14,6 +14,9 @@ use crate::common::{ADMIN, TestServer, send_raw};
 /// list, in the same commit. This test fails when the list names a path or method the document
 /// lacks, when the document describes one the list lacks, and when a listed route is not
 /// routed by the service (it answers the 300 `choices` or the router's 404).
+///
+/// Not listed, on purpose: `/ui/` and its assets, the action-log page (`src/ui/`): a page for
+/// people, not an API operation; `tests/integration/ui.rs` checks its answers.
 const ROUTES: &[(&str, &str)] = &[
     // Version documents.
     ("get", "/"),
