@@ -258,6 +258,20 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
 }
 
+/// A copy of a directory tree (a store to open without touching the original).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 pub fn fixture() -> Vec<u8> {
     std::fs::read(fixtures_dir().join("golden/fixture.ndjson")).unwrap()
 }

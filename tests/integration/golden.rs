@@ -3,9 +3,7 @@
 //! exact body bytes, Content-Type and version headers exact, Vary as a set, request ids well
 //! formed and equal.
 
-use std::path::Path;
-
-use crate::common::{ADMIN, Response, TestServer, fixture, fixture_server, fixtures_dir};
+use crate::common::{ADMIN, Response, TestServer, copy_dir, fixture, fixture_server, fixtures_dir};
 use crate::recorded::{self, Case};
 
 /// Every difference between the recording and this service's answer.
@@ -53,19 +51,6 @@ fn every_recorded_nova_exchange_replays_identically() {
         failures.len(),
         failures.join("\n")
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// The store an earlier release wrote (tests/fixtures/layout6) is read by this build as it was

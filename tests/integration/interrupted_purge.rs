@@ -4,13 +4,12 @@
 //! an export. Replay with `NOVA_ACTIONS_CRASH_SEED=<seed>`; `NOVA_ACTIONS_PURGE_KILLS` sets the
 //! number of kills.
 
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nova_actions::timeutil::format_micros;
 use serde_json::Value;
 
-use crate::common::get_at;
+use crate::common::{copy_dir, get_at};
 use crate::durability::{EPOCH, Process, Rng, StoreDir, env_u64, http, json, must};
 
 const ACTIONS: usize = 20_000;
@@ -35,19 +34,6 @@ fn history(sid: &str, project: &str, user: &str, actions: usize) -> String {
     }
     line.push_str("]}\n");
     line
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 fn action_count(addr: std::net::SocketAddr, sid: &str) -> Option<usize> {
