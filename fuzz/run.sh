@@ -2,6 +2,8 @@
 # Runs every fuzz target (or the ones named) for SECONDS each and prints executions and
 # executions/s per target. New inputs go to a scratch corpus, so the committed seeds stay small.
 #   bash fuzz/run.sh [SECONDS] [TARGET...]        (default 60 s, all targets)
+#   FUZZ_DEV=1 bash fuzz/run.sh 5                 (unoptimised build: compiles in half the time,
+#                                                 runs slower; what .ci/run's smoke uses)
 # Needs `cargo install cargo-fuzz`; builds with the stable toolchain (RUSTC_BOOTSTRAP, no
 # sanitizer), so a crash is a panic or failed assertion, which is what the targets check.
 set -euo pipefail
@@ -19,13 +21,15 @@ if ! cargo metadata --locked --format-version 1 >/dev/null; then
     echo "fuzz/Cargo.lock is out of date: run 'cargo update -w' in fuzz/ and commit it" >&2
     exit 1
 fi
-cargo fuzz build -s none
+profile=()
+[ "${FUZZ_DEV:-0}" = 1 ] && profile=(--dev)
+cargo fuzz build -s none "${profile[@]}"
 failed=0
 printf '%-12s %8s %14s %10s %s\n' target seconds executions exec/s result
 for t in "${targets[@]}"; do
     mkdir -p "$scratch/$t"
     log="$scratch/$t.log"
-    if cargo fuzz run -s none "$t" "$scratch/$t" "corpus/$t" -- \
+    if cargo fuzz run -s none "${profile[@]}" "$t" "$scratch/$t" "corpus/$t" -- \
         -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
         result=ok
     else

@@ -78,6 +78,7 @@ impl Store {
     /// start: after a bulk write that is the whole store (1 s at 1,000,000 actions, 9.6 s at
     /// 10,000,000). Opening the embedded store once more on the way out pays that here instead.
     pub fn close(self) -> Result<()> {
+        self.durable()?;
         match self {
             Store::Embedded(s) => s.close(),
             Store::Postgres(_) => Ok(()),
