@@ -419,15 +419,15 @@ fn count_actions(conn: &mut Conn, server: &str) -> Result<u64, String> {
         if answer.status != 200 {
             return Err(format!("GET {path}: {}", answer.status));
         }
-        let text = String::from_utf8_lossy(&answer.body);
-        let ids: Vec<&str> = text
-            .split("\"request_id\": \"")
-            .skip(1)
-            .filter_map(|rest| rest.split('"').next())
-            .collect();
-        count += ids.len() as u64;
-        match ids.last() {
-            Some(last) if ids.len() == 1000 => marker = last.to_string(),
+        let page: serde_json::Value =
+            serde_json::from_slice(&answer.body).map_err(|e| format!("GET {path}: {e}"))?;
+        let actions = page["instanceActions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        count += actions.len() as u64;
+        match actions.last().and_then(|a| a["request_id"].as_str()) {
+            Some(last) if actions.len() == 1000 => marker = last.to_string(),
             _ => return Ok(count),
         }
     }

@@ -66,8 +66,8 @@ pub fn answer(call: &Call<'_>, path: &str) -> HttpResponse {
     if !call.state.config.ui.enabled || !readable {
         return call.route_miss();
     }
-    let assets = &*ASSETS;
-    let file = |content_type: &str, cache: &str, body: Vec<u8>| {
+    let assets: &'static Assets = &ASSETS;
+    let file = |content_type: &str, cache: &str, body: &'static [u8]| {
         let mut response = HttpResponse::Ok();
         security_headers(&mut response);
         response
@@ -85,14 +85,14 @@ pub fn answer(call: &Call<'_>, path: &str) -> HttpResponse {
         Some("/") => file(
             "text/html; charset=utf-8",
             "no-cache",
-            assets.index.as_bytes().to_vec(),
+            assets.index.as_bytes(),
         ),
         Some(rest) => match rest.strip_prefix("/assets/") {
             Some(name) if name == assets.js_name => {
-                file("text/javascript; charset=utf-8", IMMUTABLE, APP_JS.to_vec())
+                file("text/javascript; charset=utf-8", IMMUTABLE, APP_JS)
             }
             Some(name) if name == assets.css_name => {
-                file("text/css; charset=utf-8", IMMUTABLE, APP_CSS.to_vec())
+                file("text/css; charset=utf-8", IMMUTABLE, APP_CSS)
             }
             _ => call.route_miss(),
         },

@@ -1,5 +1,6 @@
-//! A small W3C WebDriver client for the browser test (`ui.rs`), over the suite's own raw HTTP
-//! client and serde_json.
+//! A small W3C WebDriver client for the browser test (`ui.rs`), over std's `TcpStream` and
+//! serde_json (it reads answers by Content-Length: chromedriver keeps connections open, which
+//! the suite's raw client, reading to the end, would wait on).
 //!
 //! Why not a crate: WebDriver is JSON over HTTP and the test needs a dozen commands; `fantoccini`
 //! would add hyper, a TLS stack and their trees to a 2-core CI build for that, and Selenium from
@@ -22,13 +23,19 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// `NOVA_ACTIONS_CHROMIUM`, else Debian's path.
+fn chromium() -> PathBuf {
+    std::env::var_os("NOVA_ACTIONS_CHROMIUM").map_or(PathBuf::from(CHROMIUM), PathBuf::from)
+}
+
+/// `NOVA_ACTIONS_CHROMEDRIVER`, else Debian's path.
+fn chromedriver() -> PathBuf {
+    std::env::var_os("NOVA_ACTIONS_CHROMEDRIVER").map_or(PathBuf::from(CHROMEDRIVER), PathBuf::from)
+}
+
 /// Why the browser test cannot run here, if it cannot.
 pub fn missing() -> Option<String> {
-    let chromium =
-        std::env::var_os("NOVA_ACTIONS_CHROMIUM").map_or(PathBuf::from(CHROMIUM), PathBuf::from);
-    let driver = std::env::var_os("NOVA_ACTIONS_CHROMEDRIVER")
-        .map_or(PathBuf::from(CHROMEDRIVER), PathBuf::from);
-    [chromium, driver]
+    [chromium(), chromedriver()]
         .into_iter()
         .find(|p| !p.exists())
         .map(|p| format!("{} is not installed", p.display()))
@@ -38,8 +45,7 @@ pub fn missing() -> Option<String> {
 pub struct Driver {
     child: Child,
     addr: SocketAddr,
-    _profile: TempDir,
-    profile: PathBuf,
+    profile: TempDir,
 }
 
 impl Driver {
@@ -48,9 +54,7 @@ impl Driver {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let driver = std::env::var_os("NOVA_ACTIONS_CHROMEDRIVER")
-            .map_or(PathBuf::from(CHROMEDRIVER), PathBuf::from);
-        let child = Command::new(driver)
+        let child = Command::new(chromedriver())
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -58,13 +62,10 @@ impl Driver {
             .spawn()
             .expect("chromedriver starts");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let profile = TempDir::new();
-        let path = profile.0.clone();
         let driver = Driver {
             child,
             addr,
-            _profile: profile,
-            profile: path,
+            profile: TempDir::new(),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -96,8 +97,7 @@ impl Driver {
 
     /// A new headless Chromium with a fresh profile, its browser log kept.
     pub fn session(&self) -> Session<'_> {
-        let chromium = std::env::var_os("NOVA_ACTIONS_CHROMIUM")
-            .map_or(PathBuf::from(CHROMIUM), PathBuf::from);
+        let chromium = chromium();
         let args = [
             "--headless",
             "--no-sandbox",
@@ -109,7 +109,7 @@ impl Driver {
             "--disable-sync",
             "--disable-dev-shm-usage",
             "--window-size=1440,900",
-            &format!("--user-data-dir={}", self.profile.display()),
+            &format!("--user-data-dir={}", self.profile.0.display()),
         ];
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
