@@ -103,8 +103,19 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         let stopped = self.handle.stop(true);
         std::thread::spawn(move || actix_web::rt::System::new().block_on(stopped));
+        // actix-server 2.6 can panic in a worker while stopping (an underflow in its connection
+        // counter, `worker.rs:108`), and a graceful stop then never completes: give up waiting
+        // after a while rather than hang the suite; the test's own assertions are already done.
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while !t.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                crate::backend::say("a test server did not stop within 30 s; left behind");
+            }
         }
     }
 }
